@@ -1,0 +1,240 @@
+"""The base stream for Gong's REST API: auth, the shared rate-limited session, paging, errors."""
+
+from __future__ import annotations
+
+import re
+import typing as t
+from functools import cached_property
+from pathlib import Path
+
+import requests
+from singer_sdk import RESTStream
+from singer_sdk.authenticators import BasicAuthenticator, BearerTokenAuthenticator
+from singer_sdk.exceptions import RetriableAPIError
+from singer_sdk.pagination import BaseAPIPaginator, SinglePagePaginator
+from singer_sdk.streams.rest import PageContext
+
+from tap_gong_flows import errors
+from tap_gong_flows.errors import (
+    GongFatalError,
+    GongRetriableError,
+    GongTapError,
+    OwnerRejectedError,
+    QuotaSpentError,
+    describe_response,
+)
+from tap_gong_flows.pagination import GongCursorPaginator
+from tap_gong_flows.retry import exponential_wait, jitter, retry_after_seconds
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from backoff.types import Details
+
+    from tap_gong_flows.tap import TapGongFlows
+
+_PACKAGED = Path(__file__).parent / "schemas"
+SCHEMAS_DIR = _PACKAGED if _PACKAGED.is_dir() else Path(__file__).parent.parent / "schemas"
+
+# A 400 that is about the owner, not about our request: Gong refuses that one user.
+_OWNER_REFUSAL = re.compile(r"user|licen[cs]e|deactivated|inactive|not found", re.IGNORECASE)
+
+DEFAULT_RETRY_AFTER = 1.0
+
+
+class GongStream(RESTStream[str | None]):
+    """One Gong list endpoint. Every request goes through the tap's rate limiter."""
+
+    records_key: str = ""
+    paginated = True
+
+    @property
+    def gong_tap(self) -> TapGongFlows:
+        return t.cast("TapGongFlows", self._tap)
+
+    @property
+    def url_base(self) -> str:
+        return str(self.config.get("api_url") or "https://api.gong.io").rstrip("/")
+
+    @cached_property
+    def authenticator(self) -> BasicAuthenticator | BearerTokenAuthenticator:  # type: ignore[override]
+        if self.config.get("access_token"):
+            return BearerTokenAuthenticator(token=self.config["access_token"])
+        return BasicAuthenticator(
+            username=self.config["access_key"], password=self.config["access_key_secret"]
+        )
+
+    @property
+    def requests_session(self) -> requests.Session:
+        return self.gong_tap.session
+
+    @property
+    def timeout(self) -> int:
+        return int(self.config.get("request_timeout", 60))
+
+    @property
+    def http_headers(self) -> dict:
+        return {"Accept": "application/json"}
+
+    def get_new_paginator(self) -> BaseAPIPaginator:
+        return GongCursorPaginator() if self.paginated else SinglePagePaginator()
+
+    def query_params(self, context: t.Mapping[str, t.Any] | None) -> dict[str, t.Any]:  # noqa: ARG002
+        """The query parameters of this endpoint, repeated on every page."""
+        return {}
+
+    def get_url_params(self, context: t.Any, next_page_token: str | None) -> dict[str, t.Any]:
+        params = self.query_params(context)
+        if next_page_token:
+            params["cursor"] = next_page_token
+        return params
+
+    # Responses and retries
+
+    def validate_response(self, response: requests.Response) -> None:
+        status = response.status_code
+        if status == 429:
+            self._raise_for_rate_limit(response)
+        if status >= 500:
+            raise GongRetriableError(f"Gong answered {describe_response(response)}", response)
+        if status >= 400:
+            owner = self.owner_of(response)
+            if owner and self.is_owner_refusal(response, owner):
+                raise OwnerRejectedError(response, owner)
+            raise GongFatalError(response, owner)
+        if errors.json_body(response) is None:
+            raise GongRetriableError(
+                f"Gong answered HTTP {status} with a body that is not a JSON object", response
+            )
+
+    def _raise_for_rate_limit(self, response: requests.Response) -> t.NoReturn:
+        header = response.headers.get("Retry-After")
+        wait = retry_after_seconds(header)
+        if wait is None:
+            wait = DEFAULT_RETRY_AFTER
+        if wait > float(self.config.get("max_retry_wait_seconds", 600)):
+            raise QuotaSpentError(response, wait)
+        wait += jitter(wait)
+        self.gong_tap.limiter.hold(wait)
+        raise GongRetriableError(
+            f"Gong answered {describe_response(response)}; Retry-After {header!r}",
+            response,
+            wait=wait,
+        )
+
+    @staticmethod
+    def owner_of(response: requests.Response) -> str | None:
+        """The owner a request was for, from its query string."""
+        query = requests.utils.urlparse(response.request.url or "").query
+        for part in query.split("&"):
+            name, _, value = part.partition("=")
+            if name == "flowOwnerEmail":
+                return requests.utils.unquote(value)
+        return None
+
+    @staticmethod
+    def is_owner_refusal(response: requests.Response, owner: str) -> bool:
+        """404, or a 400 that names the user: Gong refuses this owner, not the request."""
+        if response.status_code == 404:
+            return True
+        if response.status_code != 400:
+            return False
+        messages = " ".join(str(e) for e in errors.gong_body(response).get("errors") or [])
+        return owner.lower() in messages.lower() or bool(_OWNER_REFUSAL.search(messages))
+
+    def backoff_max_tries(self) -> int:
+        return int(self.config.get("max_retries", 5)) + 1
+
+    def backoff_wait_generator(self) -> t.Generator[float, t.Any, None]:
+        attempt = 0
+        exception = yield  # type: ignore[misc]
+        while True:
+            attempt += 1
+            if isinstance(exception, GongRetriableError) and exception.wait is not None:
+                wait = exception.wait
+            else:
+                wait = exponential_wait(attempt)
+            exception = yield wait
+
+    def backoff_jitter(self, value: float) -> float:
+        return value  # the wait generator adds its own jitter
+
+    def backoff_handler(self, details: Details) -> None:
+        self.gong_tap.progress.retried(self.context_owner(details["args"][1]))
+        exc = details.get("exception")
+        reason = str(exc) if isinstance(exc, RetriableAPIError) else type(exc).__name__
+        self.logger.warning(
+            "Retrying %s%s in %.1f s (try %d of %d): %s",
+            self.path,
+            f" for owner {owner}" if (owner := self.context_owner(details["args"][1])) else "",
+            details.get("wait") or 0.0,
+            details["tries"] + 1,
+            self.backoff_max_tries(),
+            reason,
+        )
+
+    @staticmethod
+    def context_owner(context: t.Mapping[str, t.Any] | None) -> str | None:
+        return context.get("flow_owner_email") if context else None
+
+    # Pages
+
+    def fetch_pages(self, context: t.Mapping[str, t.Any] | None) -> Iterator[list[dict]]:
+        """Yield the records of each page for one context, following cursors to the end.
+
+        Every failure becomes a GongTapError naming the owner and page.
+        """
+        owner = self.context_owner(context)
+        paginator = self.get_new_paginator()
+        if isinstance(paginator, GongCursorPaginator):
+            paginator.owner = owner
+        send = self.request_decorator(self._request)
+        while not paginator.finished:
+            page = paginator.count + 1
+            try:
+                token = paginator.current_value
+                http = self.get_http_request(page=PageContext(context, token))
+                request = self.build_prepared_request(
+                    method=http.method, url=http.url, params=http.params, headers=http.headers
+                )
+                response = send(request, context)
+                records = self.page_records(response)
+                paginator.advance(response)
+            except GongTapError as exc:
+                exc.where = exc.where or errors.where(owner, page)
+                raise
+            except RetriableAPIError as exc:
+                raise GongTapError(
+                    f"{errors.where(owner, page)}: gave up after {self.backoff_max_tries()} tries; "
+                    f"the last answer was {describe_response(exc.response)}"
+                    if exc.response is not None
+                    else str(exc)
+                ) from exc
+            except requests.RequestException as exc:
+                raise GongTapError(
+                    f"{errors.where(owner, page)}: gave up after {self.backoff_max_tries()} tries; "
+                    f"the last failure was {type(exc).__name__} (Gong unreachable, too slow for "
+                    "request_timeout, or the connection dropped)"
+                ) from exc
+            yield records
+
+    def page_records(self, response: requests.Response) -> list[dict]:
+        """The records of one page; a body of the wrong shape is an error, never an empty page."""
+        body = errors.gong_body(response)
+        records = body.get(self.records_key)
+        if not isinstance(records, list) or not all(
+            isinstance(r, dict) and r.get("id") not in (None, "") for r in records
+        ):
+            raise GongTapError(
+                f"Gong answered {self.path} with a body of the wrong shape (requestId "
+                f"{body.get('requestId') or 'none'}): expected a '{self.records_key}' list of "
+                "objects that each have an 'id'. Nothing of this page was emitted."
+            )
+        return records
+
+    def parse_response(self, response: requests.Response) -> t.Iterable[dict]:
+        yield from self.page_records(response)
+
+    def get_records(self, context: t.Mapping[str, t.Any] | None) -> t.Iterable[dict]:
+        for records in self.fetch_pages(context):
+            yield from records

@@ -1,0 +1,70 @@
+"""One rate limiter for every request the tap sends, and the HTTP adapter that applies it."""
+
+from __future__ import annotations
+
+import collections
+import math
+import threading
+import time
+import typing as t
+
+import requests
+from requests.adapters import HTTPAdapter
+
+# Gong counts arrivals, we count departures: a little slack keeps jitter on the wire from
+# pushing a fourth request into Gong's one-second window.
+WINDOW_SLACK = 0.025
+
+
+class RateLimiter:
+    """At most `rate` requests start in any window of one second, none while a hold lasts.
+
+    A rate below 1 is read as one request every 1/rate seconds. A hold (from a 429's
+    Retry-After) stops every request of the tap, not only the one that was refused.
+    """
+
+    def __init__(self, rate: float) -> None:
+        self.burst = max(1, math.floor(rate))
+        self.window = self.burst / rate + WINDOW_SLACK
+        self._starts: collections.deque[float] = collections.deque(maxlen=self.burst)
+        self._lock = threading.Lock()
+        self._hold_until = 0.0
+        self.waited = 0.0
+        self.requests = 0
+
+    def hold(self, seconds: float) -> None:
+        """Let no request start for `seconds` from now."""
+        self._hold_until = max(self._hold_until, time.monotonic() + seconds)
+
+    def acquire(self) -> None:
+        """Block until a request may start, and count it as started."""
+        with self._lock:
+            while True:
+                now = time.monotonic()
+                wait = self._hold_until - now
+                if len(self._starts) == self.burst:
+                    wait = max(wait, self._starts[0] + self.window - now)
+                if wait <= 0:
+                    break
+                time.sleep(wait)
+                self.waited += wait
+            self._starts.append(now)
+            self.requests += 1
+
+
+class RateLimitedSession(requests.Session):
+    """A requests.Session whose every send, retries included, waits for the limiter first.
+
+    The wait happens before requests starts its clock, so response.elapsed stays Gong's time.
+    """
+
+    def __init__(self, limiter: RateLimiter, pool_size: int) -> None:
+        super().__init__()
+        self.limiter = limiter
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size)
+        self.mount("http://", adapter)
+        self.mount("https://", adapter)
+
+    def send(self, request: requests.PreparedRequest, **kwargs: t.Any) -> requests.Response:
+        self.limiter.acquire()
+        return super().send(request, **kwargs)

@@ -1,0 +1,240 @@
+"""The tap: its settings, their checks, its streams, and how a run ends."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import sys
+import typing as t
+from functools import cached_property
+from urllib.parse import urlparse
+
+from singer_sdk import Tap
+from singer_sdk import typing as th
+from singer_sdk.contrib.msgspec import MsgSpecWriter
+from singer_sdk.exceptions import ConfigValidationError
+
+from tap_gong_flows import redact, streams
+from tap_gong_flows.errors import GongTapError
+from tap_gong_flows.progress import RunProgress
+from tap_gong_flows.rate_limit import RateLimitedSession, RateLimiter
+from tap_gong_flows.state import OwnerPass, StateShapeError
+
+if t.TYPE_CHECKING:
+    import requests
+
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+SECRET_SETTINGS = ("access_key", "access_key_secret", "access_token")
+
+
+class TapGongFlows(Tap):
+    """Singer tap for Gong Engage flows."""
+
+    name = "tap-gong-flows"
+    message_writer_class = MsgSpecWriter
+
+    config_jsonschema = th.PropertiesList(
+        th.Property(
+            "access_key",
+            th.StringType,
+            secret=True,
+            title="Access key",
+            description="Gong API access key (Basic auth, with access_key_secret). "
+            "Use either the key pair or access_token.",
+        ),
+        th.Property(
+            "access_key_secret",
+            th.StringType,
+            secret=True,
+            title="Access key secret",
+            description="Gong API access key secret (Basic auth, with access_key).",
+        ),
+        th.Property(
+            "access_token",
+            th.StringType,
+            secret=True,
+            title="Access token",
+            description="OAuth bearer token with the api:flows:read scope; the alternative to "
+            "the key pair.",
+        ),
+        th.Property(
+            "api_url",
+            th.StringType,
+            default="https://api.gong.io",
+            title="API URL",
+            description="Gong API base URL: customer-specific for OAuth apps "
+            "(api_base_url_for_customer), or a local stand-in.",
+        ),
+        th.Property(
+            "flow_owner_emails",
+            th.ArrayType(th.StringType),
+            required=True,
+            title="Flow owner emails",
+            description="Emails of the Gong users whose flows to fetch, one partition each. "
+            "Case-insensitive duplicates are fetched once; owners are processed in sorted order.",
+        ),
+        th.Property(
+            "workspace_id",
+            th.StringType,
+            title="Workspace ID",
+            description="Only flows of this Gong workspace (sent as workspaceId).",
+        ),
+        th.Property(
+            "max_requests_per_second",
+            th.NumberType,
+            default=3,
+            title="Max requests per second",
+            description="Client-side rate limit shared by every request of the tap. Gong's "
+            "default limit is 3 calls a second per company.",
+        ),
+        th.Property(
+            "max_concurrent_requests",
+            th.IntegerType,
+            default=4,
+            title="Max concurrent requests",
+            description="Owners fetched at once (all through the one rate limiter). 4 keeps "
+            "Gong's 3 calls/s busy at latencies up to 1 s.",
+        ),
+        th.Property(
+            "request_timeout",
+            th.NumberType,
+            default=60,
+            title="Request timeout",
+            description="Seconds to wait for Gong to answer one request before retrying it.",
+        ),
+        th.Property(
+            "max_retries",
+            th.IntegerType,
+            default=5,
+            title="Max retries",
+            description="Retries of one request after 429, 5xx, timeouts, dropped connections or "
+            "bodies that are not JSON, before the sync stops.",
+        ),
+        th.Property(
+            "max_retry_wait_seconds",
+            th.NumberType,
+            default=600,
+            title="Max retry wait",
+            description="Longest Retry-After the tap sleeps through. Longer (a spent daily "
+            "quota) stops the sync cleanly with a resumable STATE.",
+        ),
+        th.Property(
+            "emit_activate_version_messages",
+            th.BooleanType,
+            default=False,
+            title="Emit ACTIVATE_VERSION messages",
+            description="Send ACTIVATE_VERSION after each complete pass over the owners, so "
+            "targets can delete flows gone from Gong. An interrupted pass keeps its version "
+            "and is activated only once the resumed run completes it.",
+        ),
+    ).to_dict()
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        redact.install(self.secrets)
+        bookmarks = self.state.get("bookmarks", {})
+        if not isinstance(bookmarks, dict) or not isinstance(bookmarks.get("flows", {}), dict):
+            raise StateShapeError(
+                "The state is not of this tap's shape: expected "
+                '{"bookmarks": {"flows": {"version": ..., "last_owner": ...}}}.'
+            )
+        OwnerPass.from_bookmark(bookmarks.get("flows", {}))
+
+    @property
+    def secrets(self) -> list[str]:
+        values = [str(self.config[k]) for k in SECRET_SETTINGS if self.config.get(k)]
+        if self.config.get("access_key") and self.config.get("access_key_secret"):
+            pair = f"{self.config['access_key']}:{self.config['access_key_secret']}"
+            values.append(base64.b64encode(pair.encode()).decode())
+        return values
+
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        errors = [redact.SecretRedactor(self.secrets).redact(e) for e in self._config_errors()]
+        if errors and raise_errors:
+            raise ConfigValidationError("Config validation failed", errors=errors)
+        return errors
+
+    def _config_errors(self) -> list[str]:
+        """Every problem of the config, each said so a person can fix it, secrets never shown."""
+        try:
+            errors = super()._validate_config(raise_errors=False)
+        except Exception as exc:
+            errors = [str(exc)]
+        config = self.config
+        has_pair = bool(config.get("access_key")) or bool(config.get("access_key_secret"))
+        if has_pair and config.get("access_token"):
+            errors.append(
+                "Configure one auth method, not both: access_key with access_key_secret, or "
+                "access_token."
+            )
+        elif has_pair and not (config.get("access_key") and config.get("access_key_secret")):
+            errors.append("access_key and access_key_secret go together; one of them is missing.")
+        elif not has_pair and not config.get("access_token"):
+            errors.append(
+                "No credentials: set access_key and access_key_secret (Basic auth) or "
+                "access_token (OAuth)."
+            )
+        url = urlparse(str(config.get("api_url") or "https://api.gong.io"))
+        if url.scheme not in ("http", "https") or not url.netloc:
+            errors.append(
+                f"api_url must be an http(s) URL such as https://api.gong.io, got {url.geturl()!r}."
+            )
+        emails = config.get("flow_owner_emails")
+        if isinstance(emails, list):
+            if not emails:
+                errors.append("flow_owner_emails is empty: list at least one Gong user's email.")
+            bad = [e for e in emails if not isinstance(e, str) or not EMAIL.match(e.strip())]
+            if bad:
+                errors.append(f"flow_owner_emails has entries that are not emails: {bad!r}.")
+        for name in ("max_requests_per_second", "max_concurrent_requests", "request_timeout"):
+            value = config.get(name)
+            if value is not None and (isinstance(value, bool) or not value > 0):
+                errors.append(f"{name} must be a positive number, got {value!r}.")
+        for name in ("max_retries", "max_retry_wait_seconds"):
+            value = config.get(name)
+            if value is not None and (isinstance(value, bool) or value < 0):
+                errors.append(f"{name} must be zero or more, got {value!r}.")
+        return errors
+
+    @cached_property
+    def limiter(self) -> RateLimiter:
+        return RateLimiter(float(self.config.get("max_requests_per_second", 3)))
+
+    @cached_property
+    def session(self) -> requests.Session:
+        return RateLimitedSession(self.limiter, int(self.config.get("max_concurrent_requests", 4)))
+
+    @cached_property
+    def progress(self) -> RunProgress:
+        return RunProgress(self.limiter, self.logger)
+
+    def discover_streams(self) -> list[streams.GongStream]:
+        return [streams.FlowsStream(self)]
+
+    def sync_all(self) -> None:
+        outcome = "failed"
+        try:
+            super().sync_all()
+            outcome = "complete"
+        finally:
+            for stream in self.streams.values():
+                if isinstance(stream, streams.FlowsStream):
+                    stream.close()
+            self.logger.info(self.progress.summary(outcome))
+
+    @classmethod
+    def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:  # type: ignore[override]
+        """Run the CLI; an error a person can fix ends in one paragraph and exit 1."""
+        try:
+            super().invoke(*args, **kwargs)
+        except GongTapError as exc:
+            cls.logger.error("%s", exc)  # noqa: TRY400 - the message is the whole story
+            sys.exit(1)
+        except json.JSONDecodeError as exc:
+            cls.logger.error(  # noqa: TRY400
+                "The state or catalog file is not valid JSON (%s). Pass the file a previous "
+                "run wrote, or none.",
+                exc,
+            )
+            sys.exit(1)
