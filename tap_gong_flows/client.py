@@ -69,8 +69,8 @@ class GongStream(RESTStream[str | None]):
         return self.gong_tap.session
 
     @property
-    def timeout(self) -> int:
-        return int(self.config.get("request_timeout", 60))
+    def timeout(self) -> float:  # type: ignore[override]
+        return float(self.config.get("request_timeout", 60))
 
     @property
     def http_headers(self) -> dict:

@@ -13,7 +13,7 @@ from requests.adapters import HTTPAdapter
 
 # Gong counts arrivals, we count departures: a little slack keeps jitter on the wire from
 # pushing a fourth request into Gong's one-second window.
-WINDOW_SLACK = 0.025
+WINDOW_SLACK = 0.04
 
 
 class RateLimiter:

@@ -10,6 +10,7 @@ import typing as t
 from functools import cached_property
 from urllib.parse import urlparse
 
+import simplejson
 from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.contrib.msgspec import MsgSpecWriter
@@ -133,13 +134,20 @@ class TapGongFlows(Tap):
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
         redact.install(self.secrets)
-        bookmarks = self.state.get("bookmarks", {})
-        if not isinstance(bookmarks, dict) or not isinstance(bookmarks.get("flows", {}), dict):
+
+    def load_state(self, state: dict[str, t.Any]) -> None:
+        """Refuse a state of another shape before any request, instead of failing mid-sync."""
+        bookmarks = state.get("bookmarks", {}) if isinstance(state, dict) else None
+        if not isinstance(bookmarks, dict) or not all(
+            isinstance(b, dict) for b in bookmarks.values()
+        ):
             raise StateShapeError(
                 "The state is not of this tap's shape: expected "
-                '{"bookmarks": {"flows": {"version": ..., "last_owner": ...}}}.'
+                '{"bookmarks": {"flows": {"version": ..., "last_owner": ...}}}. Pass a state '
+                "written by tap-gong-flows, or none for a full pass."
             )
         OwnerPass.from_bookmark(bookmarks.get("flows", {}))
+        super().load_state(state)
 
     @property
     def secrets(self) -> list[str]:
@@ -231,7 +239,7 @@ class TapGongFlows(Tap):
         except GongTapError as exc:
             cls.logger.error("%s", exc)  # noqa: TRY400 - the message is the whole story
             sys.exit(1)
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, simplejson.JSONDecodeError) as exc:
             cls.logger.error(  # noqa: TRY400
                 "The state or catalog file is not valid JSON (%s). Pass the file a previous "
                 "run wrote, or none.",

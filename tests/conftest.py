@@ -111,6 +111,8 @@ def tap_config(gong: GongStandIn, **overrides: t.Any) -> dict:
         "api_url": gong.url,
         "flow_owner_emails": owners_of(gong.world),
         "max_retries": 3,
+        # fast tests; the rate-limit tests set Gong's real 3 a second themselves
+        "max_requests_per_second": 20,
     }
     config.update(overrides)
     return {k: v for k, v in config.items() if v is not None}
