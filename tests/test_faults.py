@@ -65,12 +65,11 @@ def test_429_holds_back_every_request_for_retry_after(gong_factory, tmp_path, he
     assert run.code == 0, run.stderr
     (refused,) = [r for r in gong.requests if r.status == 429]
     later = [r.time - refused.time for r in gong.requests if r.time > refused.time]
-    # Requests other workers had sent before the 429 reached the tap arrive within moments;
-    # every request sent after it must wait. An HTTP-date has whole seconds, so it can mean up
-    # to a second less than "3".
-    in_flight = [t for t in later if t < 0.05]
+    # Requests other workers sent before the tap had read the 429 arrive within a few ms of
+    # it; every request sent after that must wait. An HTTP-date has whole seconds, so it can
+    # mean up to a second less than "3". Without the shared hold, the other workers would go on
+    # at 50 requests a second.
     held = [t for t in later if t >= 0.05]
-    assert len(in_flight) <= 3
     wait = 3.0 if header == "delta" else 2.0
     assert held, "nothing was requested after the 429"
     assert min(held) >= wait, "a request went out before Retry-After had passed"
