@@ -11,12 +11,104 @@ from tap_gong_flows.prefetch import OrderedPrefetcher
 from tap_gong_flows.state import OwnerPass
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable, Iterator
 
 
 def owner_order(emails: Iterable[str]) -> list[str]:
     """Owners lower-cased, each once, sorted: the deterministic order every run follows."""
     return sorted({e.strip().lower() for e in emails if e and e.strip()})
+
+
+class GongUser(t.NamedTuple):
+    """What owner discovery needs of one user Gong lists."""
+
+    id: str
+    email: str | None
+    active: bool
+
+
+class WholeListStream(GongStream):
+    """A list Gong returns whole on every run (users, workspaces): a full table each time."""
+
+    # Only when a run asks for it (a catalog selects it); the tap is about flows, and this
+    # keeps a plain `tap-gong-flows --config` run to the flows and their requests.
+    selected_by_default = False
+
+    @property
+    def emit_activate_version_messages(self) -> bool:
+        # As for flows: activate the version after the last page, not before the first, so a
+        # sync that fails half-way never makes a target delete rows.
+        return False
+
+    def get_records(self, context: t.Mapping[str, t.Any] | None) -> Iterable[dict]:
+        activates = bool(self.config.get("emit_activate_version_messages", False))
+        if activates:
+            self._stream_version = self._initialized_at
+        yield from super().get_records(context)
+        if activates:
+            self._write_activate_version_message(self._stream_version)
+
+
+class WorkspacesStream(WholeListStream):
+    """GET /v2/workspaces: one page, no cursor."""
+
+    name = "workspaces"
+    path = "/v2/workspaces"
+    records_key = "workspaces"
+    primary_keys = ("id",)
+    schema_filepath = SCHEMAS_DIR / "workspaces.json"
+    paginated = False
+
+
+class UsersStream(WholeListStream):
+    """GET /v2/users, paged by cursor; also where the flows stream finds its owners."""
+
+    name = "users"
+    path = "/v2/users"
+    records_key = "users"
+    primary_keys = ("id",)
+    schema_filepath = SCHEMAS_DIR / "users.json"
+
+    # The users this run's sync emitted, kept once that sync completed: flows reuses them
+    # rather than asking Gong for the same pages again.
+    synced_users: list[GongUser] | None = None
+
+    def get_records(self, context: t.Mapping[str, t.Any] | None) -> Iterable[dict]:
+        users = []
+        for record in super().get_records(context):
+            users.append(gong_user(record))
+            yield record
+        self.synced_users = users
+
+    def gong_users(self) -> list[GongUser]:
+        """Every user Gong lists: those this run's sync emitted, else read now, emitting none."""
+        if self.synced_users is not None:
+            return self.synced_users
+        return [gong_user(record) for page in self.fetch_pages(None) for record in page]
+
+
+def gong_user(record: t.Mapping[str, t.Any]) -> GongUser:
+    email = record.get("emailAddress")
+    return GongUser(
+        str(record["id"]), email if isinstance(email, str) else None, record.get("active") is True
+    )
+
+
+class OneOwnerAtATime:
+    """Fetches an owner only when its pages are asked for, never ahead.
+
+    company_flows_only stops at the first owner Gong accepts: an owner fetched ahead would be
+    a request spent for nothing.
+    """
+
+    def __init__(self, fetch: Callable[[str], Iterable[list[dict]]]) -> None:
+        self._fetch = fetch
+
+    def pages(self, owner: str) -> Iterator[list[dict]]:
+        yield from self._fetch(owner)
+
+    def close(self) -> None:
+        """Nothing runs in the background."""
 
 
 class FlowsStream(GongStream):
@@ -30,7 +122,8 @@ class FlowsStream(GongStream):
     # One compact bookmark for the whole pass, not one state entry per owner.
     state_partitioning_keys: t.ClassVar[list[str]] = []
 
-    _prefetcher: OrderedPrefetcher | None = None
+    _prefetcher: OrderedPrefetcher | OneOwnerAtATime | None = None
+    _pass_complete = False
 
     def query_params(self, context: t.Mapping[str, t.Any] | None) -> dict[str, t.Any]:
         params = {"flowOwnerEmail": self.context_owner(context)}
@@ -40,7 +133,35 @@ class FlowsStream(GongStream):
 
     @cached_property
     def owners(self) -> list[str]:
-        return owner_order(self.config.get("flow_owner_emails") or [])
+        if self.config.get("flow_owner_emails"):
+            return owner_order(self.config["flow_owner_emails"])
+        return owner_order(self.discovered_owners())
+
+    def discovered_owners(self) -> list[str]:
+        """The emails of the users Gong lists: active ones, or all with include_inactive_users.
+
+        Not an SDK child stream of users: that would sync one owner per users record, in
+        Gong's order, and lose the sorted order, the compact bookmark and the concurrent fetching.
+        """
+        users = t.cast("UsersStream", self.gong_tap.streams["users"]).gong_users()
+        if not self.config.get("include_inactive_users", False):
+            users = [u for u in users if u.active]
+        no_email = [u.id for u in users if not u.email]
+        if no_email:
+            self.logger.warning(
+                "Skipping %d Gong users without an email address (ids %s): /v2/flows needs an "
+                "owner email.",
+                len(no_email),
+                ", ".join(no_email),
+            )
+        emails = [u.email for u in users if u.email]
+        if not emails:
+            self.logger.warning("Gong lists no user to fetch flows for: no flow is emitted.")
+        return emails
+
+    @property
+    def company_flows_only(self) -> bool:
+        return bool(self.config.get("company_flows_only", False))
 
     @cached_property
     def owner_pass(self) -> OwnerPass:
@@ -65,6 +186,8 @@ class FlowsStream(GongStream):
         return bool(self.config.get("emit_activate_version_messages", False))
 
     def get_records(self, context: t.Mapping[str, t.Any] | None) -> Iterable[dict]:
+        if self._pass_complete:  # company_flows_only: an earlier owner gave every Company flow
+            return
         if self._prefetcher is None:
             self._prefetcher = self._start_pass()
         if context is None:  # no owner left to fetch: the resumed pass is complete
@@ -74,11 +197,14 @@ class FlowsStream(GongStream):
         workspace_id = self.config.get("workspace_id") or None
         seen: set[str] = set()
         pages = 0
+        accepted = False
         try:
             for records in self._prefetcher.pages(owner):
                 pages += 1
                 for record in records:
                     if record["id"] in seen:  # Gong repeated a flow across pages
+                        continue
+                    if self.company_flows_only and record.get("visibility") != "Company":
                         continue
                     seen.add(record["id"])
                     record["flow_owner_email"] = owner
@@ -91,23 +217,28 @@ class FlowsStream(GongStream):
             self.close()
             raise
         else:
+            accepted = True
             self.gong_tap.progress.owner_finished(owner, len(seen), pages, skipped=False)
-        self._finish_owner(owner)
+        # company_flows_only: the first owner Gong accepts lists every Company flow; pass done
+        self._finish_owner(owner, last=accepted and self.company_flows_only)
 
-    def _start_pass(self) -> OrderedPrefetcher:
+    def _start_pass(self) -> OrderedPrefetcher | OneOwnerAtATime:
         owners = self.remaining_owners
         self.gong_tap.progress.start_pass(len(self.owners), len(self.owners) - len(owners))
         if self.activates_versions:
             self._stream_version = self.owner_pass.version
+        if self.company_flows_only:
+            return OneOwnerAtATime(lambda owner: self.fetch_pages({"flow_owner_email": owner}))
         return OrderedPrefetcher(
             lambda owner: self.fetch_pages({"flow_owner_email": owner}),
             owners,
             workers=int(self.config.get("max_concurrent_requests", 4)),
         )
 
-    def _finish_owner(self, owner: str | None) -> None:
+    def _finish_owner(self, owner: str | None, *, last: bool = False) -> None:
         """Record the owner as complete and emit STATE; after the last, activate the version."""
-        last = owner is None or owner == self.remaining_owners[-1]
+        last = last or owner is None or owner == self.remaining_owners[-1]
+        self._pass_complete = last
         self.owner_pass.last_owner = None if last else owner
         self.stream_state.update(self.owner_pass.bookmark())
         if last:

@@ -70,10 +70,27 @@ class TapGongFlows(Tap):
         th.Property(
             "flow_owner_emails",
             th.ArrayType(th.StringType),
-            required=True,
             title="Flow owner emails",
             description="Emails of the Gong users whose flows to fetch, one partition each. "
-            "Case-insensitive duplicates are fetched once; owners are processed in sorted order.",
+            "Case-insensitive duplicates are fetched once; owners are processed in sorted order. "
+            "Unset: the users Gong lists (GET /v2/users).",
+        ),
+        th.Property(
+            "include_inactive_users",
+            th.BooleanType,
+            default=False,
+            title="Include inactive users",
+            description="When owners come from GET /v2/users, fetch the flows of inactive users "
+            "too, not only active ones.",
+        ),
+        th.Property(
+            "company_flows_only",
+            th.BooleanType,
+            default=False,
+            title="Company flows only",
+            description="Query only the first owner Gong accepts and emit only its Company "
+            "flows: one owner's pages a sync instead of a call per owner. Personal and Shared "
+            "flows are not emitted.",
         ),
         th.Property(
             "workspace_id",
@@ -191,7 +208,10 @@ class TapGongFlows(Tap):
         emails = config.get("flow_owner_emails")
         if isinstance(emails, list):
             if not emails:
-                errors.append("flow_owner_emails is empty: list at least one Gong user's email.")
+                errors.append(
+                    "flow_owner_emails is empty: list at least one Gong user's email, or leave "
+                    "it unset to fetch the flows of the users Gong lists."
+                )
             bad = [e for e in emails if not isinstance(e, str) or not EMAIL.match(e.strip())]
             if bad:
                 errors.append(f"flow_owner_emails has entries that are not emails: {bad!r}.")
@@ -218,7 +238,16 @@ class TapGongFlows(Tap):
         return RunProgress(self.limiter, self.logger)
 
     def discover_streams(self) -> list[streams.GongStream]:
-        return [streams.FlowsStream(self)]
+        # Users before flows: flows reuses the owners a users sync has just read.
+        return [
+            streams.WorkspacesStream(self),
+            streams.UsersStream(self),
+            streams.FlowsStream(self),
+        ]
+
+    def load_streams(self) -> list[streams.GongStream]:  # type: ignore[override]
+        # The SDK sorts streams by name (flows first); the sync must follow discover_streams.
+        return self.discover_streams()
 
     def sync_all(self) -> None:
         outcome = "failed"
