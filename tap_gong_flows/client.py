@@ -143,6 +143,8 @@ class GongStream(RESTStream[str | None]):
         return owner.lower() in messages.lower() or bool(_OWNER_REFUSAL.search(messages))
 
     def backoff_max_tries(self) -> int:
+        if self.gong_tap.single_attempt:
+            return 1
         return int(self.config.get("max_retries", 5)) + 1
 
     def backoff_wait_generator(self) -> t.Generator[float, t.Any, None]:

@@ -10,6 +10,7 @@ import typing as t
 from functools import cached_property
 from urllib.parse import urlparse
 
+import click
 import simplejson
 from singer_sdk import Tap
 from singer_sdk import typing as th
@@ -248,6 +249,38 @@ class TapGongFlows(Tap):
     def load_streams(self) -> list[streams.GongStream]:  # type: ignore[override]
         # The SDK sorts streams by name (flows first); the sync must follow discover_streams.
         return self.discover_streams()
+
+    single_attempt = False  # --test: one request, no retries
+
+    @classmethod
+    def cb_test(cls, ctx: click.Context, param: click.Option, value: str) -> None:
+        """`--test` with a bad config: the same clean errors as a sync, not a traceback."""
+        try:
+            super().cb_test(ctx, param, value)
+        except ConfigValidationError as exc:
+            for error in exc.errors:
+                cls.logger.error(error)  # noqa: TRY400
+            ctx.exit(1)
+
+    def run_connection_test(self) -> bool:
+        """`--test`: one request with these credentials, and a clear word on what is wrong."""
+        flows = t.cast("streams.FlowsStream", self.streams["flows"])
+        if self.config.get("flow_owner_emails"):
+            stream, context = flows, {"flow_owner_email": flows.owners[0]}
+        else:
+            stream, context = self.streams["users"], None
+        self.single_attempt = True
+        try:
+            next(iter(t.cast("streams.GongStream", stream).fetch_pages(context)))
+        except GongTapError as exc:
+            self.logger.error("Connection test failed: GET %s: %s", stream.path, exc)  # noqa: TRY400
+            sys.exit(1)
+        self.logger.info(
+            "Connection test passed: GET %s%s answered with these credentials.",
+            self.config.get("api_url") or "https://api.gong.io",
+            stream.path,
+        )
+        return True
 
     def sync_all(self) -> None:
         outcome = "failed"
