@@ -8,7 +8,7 @@ from functools import cached_property
 from pathlib import Path
 
 import requests
-from singer_sdk import RESTStream
+from singer_sdk import RESTStream, SchemaDirectory, StreamSchema
 from singer_sdk.authenticators import BasicAuthenticator, BearerTokenAuthenticator
 from singer_sdk.exceptions import RetriableAPIError
 from singer_sdk.pagination import BaseAPIPaginator, SinglePagePaginator
@@ -47,6 +47,7 @@ class GongStream(RESTStream[str | None]):
 
     records_key: str = ""
     paginated = True
+    schema = StreamSchema(SchemaDirectory(SCHEMAS_DIR))  # schemas/<stream name>.json
 
     @property
     def gong_tap(self) -> TapGongFlows:

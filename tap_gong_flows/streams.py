@@ -5,7 +5,7 @@ from __future__ import annotations
 import typing as t
 from functools import cached_property
 
-from tap_gong_flows.client import SCHEMAS_DIR, GongStream
+from tap_gong_flows.client import GongStream
 from tap_gong_flows.errors import OwnerRejectedError
 from tap_gong_flows.prefetch import OrderedPrefetcher
 from tap_gong_flows.state import OwnerPass
@@ -56,7 +56,6 @@ class WorkspacesStream(WholeListStream):
     path = "/v2/workspaces"
     records_key = "workspaces"
     primary_keys = ("id",)
-    schema_filepath = SCHEMAS_DIR / "workspaces.json"
     paginated = False
 
 
@@ -67,7 +66,6 @@ class UsersStream(WholeListStream):
     path = "/v2/users"
     records_key = "users"
     primary_keys = ("id",)
-    schema_filepath = SCHEMAS_DIR / "users.json"
 
     # The users this run's sync emitted, kept once that sync completed: flows reuses them
     # rather than asking Gong for the same pages again.
@@ -118,7 +116,6 @@ class FlowsStream(GongStream):
     path = "/v2/flows"
     records_key = "flows"
     primary_keys = ("flow_owner_email", "id")
-    schema_filepath = SCHEMAS_DIR / "flows.json"
     # One compact bookmark for the whole pass, not one state entry per owner.
     state_partitioning_keys: t.ClassVar[list[str]] = []
 
