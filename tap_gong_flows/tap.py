@@ -14,11 +14,11 @@ import click
 import simplejson
 from singer_sdk import Tap
 from singer_sdk import typing as th
-from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
 
 from tap_gong_flows import redact, streams
 from tap_gong_flows.errors import GongTapError
+from tap_gong_flows.output import BufferedMsgSpecWriter
 from tap_gong_flows.progress import RunProgress
 from tap_gong_flows.rate_limit import RateLimitedSession, RateLimiter
 from tap_gong_flows.state import OwnerPass, StateShapeError
@@ -34,7 +34,7 @@ class TapGongFlows(Tap):
     """Singer tap for Gong Engage flows."""
 
     name = "tap-gong-flows"
-    message_writer_class = MsgSpecWriter
+    message_writer_class = BufferedMsgSpecWriter
 
     config_jsonschema = th.PropertiesList(
         th.Property(
@@ -291,6 +291,7 @@ class TapGongFlows(Tap):
             for stream in self.streams.values():
                 if isinstance(stream, streams.FlowsStream):
                     stream.close()
+            t.cast("BufferedMsgSpecWriter", self.message_writer).flush()
             self.logger.info(self.progress.summary(outcome))
 
     @classmethod

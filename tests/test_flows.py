@@ -233,3 +233,21 @@ def test_readme_settings_table_is_the_about_output():
     table = [line for line in about.splitlines() if line.startswith("|")]
     readme = (ROOT / "README.md").read_text()
     assert "\n".join(table) in readme
+
+
+def test_deselected_property_and_stream_maps_still_apply(gong_factory, tmp_path):
+    gong = gong_factory(make_world(owners=1))
+    catalog = json.loads(cli("--discover").stdout)
+    (flows,) = [s for s in catalog["streams"] if s["tap_stream_id"] == "flows"]
+    for entry in flows["metadata"]:
+        if entry["breadcrumb"] == []:
+            entry["metadata"]["selected"] = True
+        if entry["breadcrumb"] == ["properties", "folderName"]:
+            entry["metadata"]["selected"] = False
+    config = tap_config(gong, stream_maps={"flows": {"name_shout": "name + '!'"}})
+    run = run_tap(config, tmp_path, catalog=catalog)
+    assert run.code == 0, run.stderr
+    records = run.records()
+    assert records
+    assert all("folderName" not in r for r in records)
+    assert all(r["name_shout"] == r["name"] + "!" for r in records)

@@ -1,0 +1,1 @@
+"""Benchmarks of the tap against the loopback Gong stand-in (`python -m bench.run`)."""
