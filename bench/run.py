@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import typing as t
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -216,11 +217,23 @@ def pair(
     *,
     flows: int,
     repeat: int,
+    bare_of: Pair | None = None,
+    **settings: t.Any,
 ) -> Pair:
+    """`bare_of`: reuse that pair's bare-loop runs (same owners) instead of running them again."""
     taps, bares = [], []
     for n in range(repeat):
-        taps.append(run_tap(gong, owners, workdir, f"{name}-tap{n}", **FAST))
-        bares.append(run_bare(gong, owners, workdir, f"{name}-bare{n}"))
+        taps.append(run_tap(gong, owners, workdir, f"{name}-tap{n}", **FAST, **settings))
+        if bare_of is None:
+            bares.append(run_bare(gong, owners, workdir, f"{name}-bare{n}"))
+    if bare_of is not None:
+        return Pair(
+            len(owners),
+            bare_of.records,
+            min(taps, key=lambda c: c.cpu),
+            bare_of.bare,
+            read_output(taps[-1].stdout),
+        )
     tap = min(taps, key=lambda c: c.cpu)
     bare = min(bares, key=lambda c: c.cpu)
     tap.peak_rss_mb = max(c.peak_rss_mb for c in taps)
@@ -353,6 +366,21 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one report, i
             owners = owners_of(gong.world)
             own_low = pair(gong, owners[:low_owners], workdir, "owners-low", flows=1, repeat=repeat)
             own_high = pair(gong, owners, workdir, "owners-high", flows=1, repeat=repeat)
+            # the same with one request at a time: the tap then fetches without threads
+            one = {"max_concurrent_requests": 1}
+            seq_low = pair(
+                gong,
+                owners[:low_owners],
+                workdir,
+                "seq-low",
+                flows=1,
+                repeat=repeat,
+                bare_of=own_low,
+                **one,
+            )
+            seq_high = pair(
+                gong, owners, workdir, "seq-high", flows=1, repeat=repeat, bare_of=own_high, **one
+            )
             if args.profile:
                 profile_tap(gong, owners[:2000], workdir, "2000-owners-x-1-flow")
 
@@ -414,6 +442,17 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one report, i
                 scaled < 2,
             )
         )
+
+    seq_overhead = (seq_high.tap.cpu - seq_low.tap.cpu) - bare_extra
+    figures.append(
+        Figure(
+            f"  the same with max_concurrent_requests 1 (no threads), scaled to {goal_extra:,}",
+            f"{seq_overhead * goal_extra / extra_owners:.2f} s "
+            f"({seq_high.tap.cpu - seq_low.tap.cpu:.2f} - {bare_extra:.2f})",
+            "",
+            None,
+        )
+    )
 
     print()
     print_table(figures)

@@ -93,10 +93,10 @@ def gong_user(record: t.Mapping[str, t.Any]) -> GongUser:
 
 
 class OneOwnerAtATime:
-    """Fetches an owner only when its pages are asked for, never ahead.
+    """Fetches an owner in the calling thread, only when its pages are asked for, never ahead.
 
     company_flows_only stops at the first owner Gong accepts: an owner fetched ahead would be
-    a request spent for nothing.
+    a request spent for nothing. With max_concurrent_requests 1 it spares the thread hand-off.
     """
 
     def __init__(self, fetch: Callable[[str], Iterable[list[dict]]]) -> None:
@@ -224,13 +224,12 @@ class FlowsStream(GongStream):
         self.gong_tap.progress.start_pass(len(self.owners), len(self.owners) - len(owners))
         if self.activates_versions:
             self._stream_version = self.owner_pass.version
-        if self.company_flows_only:
-            return OneOwnerAtATime(lambda owner: self.fetch_pages({"flow_owner_email": owner}))
-        return OrderedPrefetcher(
-            lambda owner: self.fetch_pages({"flow_owner_email": owner}),
-            owners,
-            workers=int(self.config.get("max_concurrent_requests", 4)),
-        )
+        workers = int(self.config.get("max_concurrent_requests", 4))
+        fetch = lambda owner: self.fetch_pages({"flow_owner_email": owner})  # noqa: E731
+        if self.company_flows_only or workers == 1:
+            # One request at a time needs no thread: handing pages across threads costs CPU.
+            return OneOwnerAtATime(fetch)
+        return OrderedPrefetcher(fetch, owners, workers=workers)
 
     def _finish_owner(self, owner: str | None, *, last: bool = False) -> None:
         """Record the owner as complete and emit STATE; after the last, activate the version."""

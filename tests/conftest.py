@@ -46,6 +46,18 @@ class TapRun:
         return [m for m in self.messages if m["type"] == kind]
 
 
+def discover() -> dict:
+    """The catalog `tap-gong-flows --discover` prints (no config needed)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "tap_gong_flows", "--discover"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    return json.loads(done.stdout)
+
+
 def run_tap(
     config: dict,
     tmp_path: Path,

@@ -10,7 +10,16 @@ import sys
 import jsonschema
 import pytest
 
-from tests.conftest import KEY, ROOT, SECRET, TOKEN, expected_rows, run_tap, tap_config
+from tests.conftest import (
+    KEY,
+    ROOT,
+    SECRET,
+    TOKEN,
+    discover,
+    expected_rows,
+    run_tap,
+    tap_config,
+)
 from tests.gong_standin import Fault, make_world
 
 SCHEMA = json.loads((ROOT / "schemas" / "flows.json").read_text())
@@ -48,7 +57,7 @@ def test_about_lists_every_setting_and_marks_secrets():
 
 
 def test_discover_gives_flows_with_schema_file_and_key():
-    catalog = json.loads(cli("--discover").stdout)
+    catalog = discover()
     (entry,) = [s for s in catalog["streams"] if s["tap_stream_id"] == "flows"]
     assert entry["key_properties"] == ["flow_owner_email", "id"]
     assert entry["schema"]["properties"] == SCHEMA["properties"]
@@ -237,7 +246,7 @@ def test_readme_settings_table_is_the_about_output():
 
 def test_deselected_property_and_stream_maps_still_apply(gong_factory, tmp_path):
     gong = gong_factory(make_world(owners=1))
-    catalog = json.loads(cli("--discover").stdout)
+    catalog = discover()
     (flows,) = [s for s in catalog["streams"] if s["tap_stream_id"] == "flows"]
     for entry in flows["metadata"]:
         if entry["breadcrumb"] == []:

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import copy
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import jsonschema
 import pytest
 
-from tests.conftest import ROOT, expected_rows, run_tap, tap_config
+from tests.conftest import ROOT, discover, expected_rows, run_tap, tap_config
 from tests.gong_standin import Fault, make_world
 
 USERS_SCHEMA = json.loads((ROOT / "schemas" / "users.json").read_text())
@@ -29,14 +27,7 @@ def discovered_config(gong, **overrides):
 
 @pytest.fixture(scope="module")
 def discovered_catalog() -> dict:
-    done = subprocess.run(
-        [sys.executable, "-m", "tap_gong_flows", "--discover"],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-    )
-    return json.loads(done.stdout)
+    return discover()
 
 
 def selecting(catalog: dict, *names: str) -> dict:

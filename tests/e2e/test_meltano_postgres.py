@@ -6,14 +6,12 @@ Every assertion is on the warehouse's rows, on what Gong was asked, or on Meltan
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import typing as t
 from datetime import datetime, timezone
 
 import pytest
 
-from tests.conftest import ROOT, expected_rows, owners_of, start_gong
+from tests.conftest import ROOT, discover, expected_rows, owners_of, start_gong
 from tests.gong_standin import Flow, GongStandIn, World, make_world
 
 if t.TYPE_CHECKING:
@@ -191,14 +189,7 @@ def test_run_stopped_by_the_daily_quota_resumes_from_meltano_state(
 
 
 def discovered_streams() -> set[str]:
-    done = subprocess.run(
-        [sys.executable, "-m", "tap_gong_flows", "--discover"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=True,
-    )
-    return {s["tap_stream_id"] for s in json.loads(done.stdout)["streams"]}
+    return {s["tap_stream_id"] for s in discover()["streams"]}
 
 
 def test_users_and_workspaces_tables_equal_what_gong_serves(
