@@ -208,6 +208,7 @@ class GongStream(RESTStream[str | None]):
         send = self._send_with_retries
         while not paginator.finished:
             page = paginator.count + 1
+            at = errors.where(owner or self.path, page)
             try:
                 token = paginator.current_value
                 http = self.get_http_request(page=PageContext(context, token))
@@ -218,20 +219,17 @@ class GongStream(RESTStream[str | None]):
                 records = self.page_records(response)
                 paginator.advance(response)
             except GongTapError as exc:
-                exc.where = exc.where or errors.where(owner, page)
+                exc.where = exc.where or at
                 raise
             except RetriableAPIError as exc:
-                raise GongTapError(
-                    f"{errors.where(owner, page)}: gave up after {self.backoff_max_tries()} tries; "
-                    f"the last answer was {describe_response(exc.response)}"
-                    if exc.response is not None
-                    else str(exc)
-                ) from exc
+                gave_up = f"{at}: gave up after {self.backoff_max_tries()} tries"
+                last = describe_response(exc.response) if exc.response is not None else str(exc)
+                raise GongTapError(f"{gave_up}; the last answer was {last}") from exc
             except requests.RequestException as exc:
                 raise GongTapError(
-                    f"{errors.where(owner, page)}: gave up after {self.backoff_max_tries()} tries; "
-                    f"the last failure was {type(exc).__name__} (Gong unreachable, too slow for "
-                    "request_timeout, or the connection dropped)"
+                    f"{at}: gave up after {self.backoff_max_tries()} tries; the last failure was "
+                    f"{type(exc).__name__} (Gong unreachable, too slow for request_timeout, or "
+                    "the connection dropped)"
                 ) from exc
             yield records
 

@@ -54,9 +54,11 @@ def describe_response(response: requests.Response) -> str:
 
 
 def where(owner: str | None, page: int | None) -> str:
-    """Name the owner and 1-based page a request was for."""
+    """Name the owner (or, for other endpoints, the path) and 1-based page a request was for."""
     parts = []
-    if owner:
+    if owner and owner.startswith("/"):
+        parts.append(owner)
+    elif owner:
         parts.append(f"owner {owner}")
     if page is not None:
         parts.append(f"page {page}")

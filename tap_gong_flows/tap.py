@@ -15,6 +15,7 @@ import simplejson
 from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities
 
 from tap_gong_flows import redact, streams
 from tap_gong_flows.errors import GongTapError
@@ -35,6 +36,10 @@ class TapGongFlows(Tap):
 
     name = "tap-gong-flows"
     message_writer_class = BufferedMsgSpecWriter
+    # No BATCH: a batch would carry records that the per-owner STATE has already covered.
+    capabilities: t.ClassVar[list[CapabilitiesEnum]] = [
+        c for c in Tap.capabilities if c != PluginCapabilities.BATCH
+    ]
 
     config_jsonschema = th.PropertiesList(
         th.Property(

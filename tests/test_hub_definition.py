@@ -30,13 +30,11 @@ SDK_BUILTINS = {
     "flattening_max_depth",
     "flattening_max_key_length",
     "flattening_separator",
-    "batch_config",
 }
 LEFT_OUT_OF_HUB = {
     "faker_config": "only works with the faker extra, which the tap does not install",
     "flattening_max_key_length": "rarely needed; still accepted in a config",
     "flattening_separator": "rarely needed; still accepted in a config",
-    "batch_config": "BATCH messages are an SDK feature few targets read",
 }
 LEFT_OUT_OF_MELTANO_YML = dict.fromkeys(SDK_BUILTINS, "meltano.yml lists the tap's own settings")
 

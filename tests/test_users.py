@@ -295,3 +295,13 @@ def test_owner_emails_when_set_must_be_emails(gong_factory, tmp_path, emails, me
     assert run.code == 1
     assert message in run.stderr
     assert gong.requests == []
+
+
+def test_users_failure_names_the_endpoint_and_page(gong_factory, tmp_path):
+    gong = gong_factory(make_world(owners=2))
+    gong.add_fault(Fault(path="/v2/users", status=503, times=-1))
+    run = run_tap(discovered_config(gong, max_retries=0), tmp_path)
+    assert run.code == 1
+    assert "/v2/users, page 1: gave up after 1 tries" in run.stderr
+    assert "HTTP 503" in run.stderr
+    assert not [r for r in gong.requests if r.path == "/v2/flows"]
