@@ -102,6 +102,7 @@ class GongStream(RESTStream[str | None]):
     # Responses and retries
 
     def validate_response(self, response: requests.Response) -> None:
+        self.gong_tap.progress.answered(response.elapsed.total_seconds())
         status = response.status_code
         if status == 429:
             self._raise_for_rate_limit(response)

@@ -24,7 +24,11 @@ class OrderedPrefetcher:
 
     The consumer takes owners one by one, in the order given. Each owner buffers at most
     `buffer_pages` pages, so memory stays bounded by workers x buffer_pages pages however many
-    owners or pages there are. With one worker it is a plain sequential loop.
+    owners or pages there are.
+
+    `worth_ahead()` says whether fetching ahead still pays: while it says no, no new owner is
+    started in the background, and once those started are consumed the consumer fetches each
+    owner itself, with no thread hand-off.
     """
 
     def __init__(
@@ -33,25 +37,29 @@ class OrderedPrefetcher:
         owners: Iterable[str],
         workers: int,
         buffer_pages: int = 2,
+        worth_ahead: Callable[[], bool] = lambda: True,
     ) -> None:
         self._fetch = fetch
+        self._worth_ahead = worth_ahead
         self._owners = iter(owners)
         self._buffer_pages = buffer_pages
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gong-owner")
         self._pending: collections.deque[tuple[str, queue.Queue]] = collections.deque()
         self._stop = threading.Event()
-        for _ in range(workers):
-            self._start_next()
+        self._workers = workers
+        self._fill()
 
-    def _start_next(self) -> None:
-        if self._stop.is_set():
-            return
-        owner = next(self._owners, None)
-        if owner is None:
-            return
-        pages: queue.Queue = queue.Queue(maxsize=self._buffer_pages)
-        self._pending.append((owner, pages))
-        self._pool.submit(self._run, owner, pages)
+    def _fill(self) -> None:
+        """Start owners in the background until `workers` are ahead, while that pays."""
+        while (
+            len(self._pending) < self._workers
+            and not self._stop.is_set()
+            and self._worth_ahead()
+            and (owner := next(self._owners, None)) is not None
+        ):
+            pages: queue.Queue = queue.Queue(maxsize=self._buffer_pages)
+            self._pending.append((owner, pages))
+            self._pool.submit(self._run, owner, pages)
 
     def _run(self, owner: str, pages: queue.Queue) -> None:
         try:
@@ -73,6 +81,16 @@ class OrderedPrefetcher:
 
     def pages(self, owner: str) -> Iterator[list[dict]]:
         """The pages of the next owner, which must be `owner`; raises what its fetch raised."""
+        if not self._pending:  # nothing fetched ahead: fetch it here
+            expected = next(self._owners, None)
+            if expected != owner:
+                msg = f"owners taken out of order: expected {expected}, asked for {owner}"
+                raise RuntimeError(msg)
+            try:
+                yield from self._fetch(owner)
+            finally:
+                self._fill()
+            return
         expected, pages = self._pending.popleft()
         if expected != owner:
             msg = f"owners taken out of order: expected {expected}, asked for {owner}"
@@ -83,7 +101,7 @@ class OrderedPrefetcher:
                     raise item.error
                 yield item
         finally:
-            self._start_next()
+            self._fill()
 
     def close(self) -> None:
         """Stop fetching ahead and wait for requests in flight to end."""

@@ -28,6 +28,11 @@ class RunProgress:
         self._lock = threading.Lock()
         self._pass_started = self.started
         self._pass_done = 0
+        self.latency: float | None = None  # moving average of Gong's answer time, seconds
+
+    def answered(self, seconds: float) -> None:
+        """Count one answer's latency into the moving average (from any thread)."""
+        self.latency = seconds if self.latency is None else 0.8 * self.latency + 0.2 * seconds
 
     def retried(self, owner: str | None) -> None:
         with self._lock:

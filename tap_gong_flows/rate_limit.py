@@ -26,6 +26,7 @@ class RateLimiter:
     """
 
     def __init__(self, rate: float) -> None:
+        self.rate = rate
         self.burst = max(1, math.floor(rate))
         self.window = self.burst / rate + WINDOW_SLACK
         self._starts: collections.deque[float] = collections.deque(maxlen=self.burst)

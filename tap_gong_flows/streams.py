@@ -14,6 +14,11 @@ if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
 
 
+# Below these, fetching owners ahead buys nothing: see FlowsStream._worth_fetching_ahead.
+FAST_ANSWER = 0.005  # seconds
+KEEP_UP = 0.8  # latency x rate from which one request at a time falls short of the rate
+
+
 def owner_order(emails: Iterable[str]) -> list[str]:
     """Owners lower-cased, each once, sorted: the deterministic order every run follows."""
     return sorted({e.strip().lower() for e in emails if e and e.strip()})
@@ -229,7 +234,19 @@ class FlowsStream(GongStream):
         if self.company_flows_only or workers == 1:
             # One request at a time needs no thread: handing pages across threads costs CPU.
             return OneOwnerAtATime(fetch)
-        return OrderedPrefetcher(fetch, owners, workers=workers)
+        return OrderedPrefetcher(fetch, owners, workers, worth_ahead=self._worth_fetching_ahead)
+
+    def _worth_fetching_ahead(self) -> bool:
+        """Fetch owners ahead only while one request at a time would not keep up.
+
+        That is when Gong answers slower than the rate limit's interval (at 3 calls a second,
+        above about 0.27 s). Under 5 ms there is no wait for threads to overlap, only the cost of
+        handing pages between them. Until the first answer, assume it pays.
+        """
+        latency = self.gong_tap.progress.latency
+        if latency is None:
+            return True
+        return latency >= FAST_ANSWER and latency * self.gong_tap.limiter.rate >= KEEP_UP
 
     def _finish_owner(self, owner: str | None, *, last: bool = False) -> None:
         """Record the owner as complete and emit STATE; after the last, activate the version."""

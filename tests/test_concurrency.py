@@ -11,7 +11,8 @@ from tests.gong_standin import Fault, make_world
 def faulty_gong(gong_factory, *, permanent: str | None = None):
     world = make_world(owners=12, company_flows=6)
     world.rejected_owners["owner0009@example.com"] = (404, "No flows found")
-    gong = gong_factory(world, page_size=3)
+    # 100 ms answers at 20 calls a second: worth fetching ahead (see _worth_fetching_ahead)
+    gong = gong_factory(world, page_size=3, latency=0.1)
     gong.add_fault(Fault(owner="owner0003@example.com", page=1, status=500))
     gong.add_fault(
         Fault(owner="owner0005@example.com", page=0, status=429, headers={"Retry-After": "1"})
@@ -39,7 +40,9 @@ def runs(gong_factory, tmp_path):
         results = {}
         for workers in (1, 4):
             gong = faulty_gong(gong_factory, permanent=permanent)
-            config = tap_config(gong, max_concurrent_requests=workers, max_retries=2)
+            config = tap_config(
+                gong, max_concurrent_requests=workers, max_retries=2, max_requests_per_second=20
+            )
             results[workers] = run_tap(config, tmp_path, state=state)
         return results
 
@@ -68,3 +71,36 @@ def test_concurrency_keeps_the_interruption_and_the_resume(runs):
     assert seen(resumed[4]) == seen(resumed[1])
     owners = {r["flow_owner_email"] for r in resumed[4].records()}
     assert min(owners) == "owner0008@example.com"
+
+
+def test_prefetcher_fetches_ahead_only_while_it_pays():
+    import threading
+
+    from tap_gong_flows.prefetch import OrderedPrefetcher
+
+    owners = [f"owner{i:02d}" for i in range(12)]
+    fetched_by: dict[str, str] = {}
+    ahead = {"worth": True}
+
+    def fetch(owner):
+        fetched_by[owner] = threading.current_thread().name
+        yield [{"id": f"{owner}-1"}]
+        yield [{"id": f"{owner}-2"}]
+
+    prefetcher = OrderedPrefetcher(fetch, owners, workers=3, worth_ahead=lambda: ahead["worth"])
+    seen = []
+    try:
+        for index, owner in enumerate(owners):
+            if index == 4:
+                ahead["worth"] = False  # answers got fast: stop starting owners in the background
+            if index == 9:
+                ahead["worth"] = True
+            seen += [r["id"] for page in prefetcher.pages(owner) for r in page]
+    finally:
+        prefetcher.close()
+    assert seen == [f"{o}-{n}" for o in owners for n in (1, 2)]
+    main = threading.current_thread().name
+    in_main = [o for o in owners if fetched_by[o] == main]
+    # 0-6 were started ahead by index 4; 7, 8 and 9 are fetched here (nothing was ahead of
+    # them), and the end of 9 starts 10 and 11 ahead again
+    assert in_main == ["owner07", "owner08", "owner09"]
