@@ -11,7 +11,7 @@ from tap_gong_flows.prefetch import OrderedPrefetcher
 from tap_gong_flows.state import OwnerPass
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import Iterable
 
 
 # Below these, fetching owners ahead buys nothing: see FlowsStream._worth_fetching_ahead.
@@ -97,23 +97,6 @@ def gong_user(record: t.Mapping[str, t.Any]) -> GongUser:
     )
 
 
-class OneOwnerAtATime:
-    """Fetches an owner in the calling thread, only when its pages are asked for, never ahead.
-
-    company_flows_only stops at the first owner Gong accepts: an owner fetched ahead would be
-    a request spent for nothing. With max_concurrent_requests 1 it spares the thread hand-off.
-    """
-
-    def __init__(self, fetch: Callable[[str], Iterable[list[dict]]]) -> None:
-        self._fetch = fetch
-
-    def pages(self, owner: str) -> Iterator[list[dict]]:
-        yield from self._fetch(owner)
-
-    def close(self) -> None:
-        """Nothing runs in the background."""
-
-
 class FlowsStream(GongStream):
     """GET /v2/flows, one partition per owner: row = flow F as seen by owner O."""
 
@@ -124,7 +107,7 @@ class FlowsStream(GongStream):
     # One compact bookmark for the whole pass, not one state entry per owner.
     state_partitioning_keys: t.ClassVar[list[str]] = []
 
-    _prefetcher: OrderedPrefetcher | OneOwnerAtATime | None = None
+    _prefetcher: OrderedPrefetcher | None = None
     _pass_complete = False
 
     def query_params(self, context: t.Mapping[str, t.Any] | None) -> dict[str, t.Any]:
@@ -224,17 +207,22 @@ class FlowsStream(GongStream):
         # company_flows_only: the first owner Gong accepts lists every Company flow; pass done
         self._finish_owner(owner, last=accepted and self.company_flows_only)
 
-    def _start_pass(self) -> OrderedPrefetcher | OneOwnerAtATime:
+    def _start_pass(self) -> OrderedPrefetcher:
         owners = self.remaining_owners
         self.gong_tap.progress.start_pass(len(self.owners), len(self.owners) - len(owners))
         if self.activates_versions:
             self._stream_version = self.owner_pass.version
         workers = int(self.config.get("max_concurrent_requests", 4))
-        fetch = lambda owner: self.fetch_pages({"flow_owner_email": owner})  # noqa: E731
-        if self.company_flows_only or workers == 1:
-            # One request at a time needs no thread: handing pages across threads costs CPU.
-            return OneOwnerAtATime(fetch)
-        return OrderedPrefetcher(fetch, owners, workers, worth_ahead=self._worth_fetching_ahead)
+        # company_flows_only stops at the first owner Gong accepts, so an owner fetched ahead
+        # would be a request spent for nothing; with one request at a time there is nothing to
+        # overlap. Both fetch each owner in this thread, when its pages are asked for.
+        one_at_a_time = self.company_flows_only or workers == 1
+        return OrderedPrefetcher(
+            lambda owner: self.fetch_pages({"flow_owner_email": owner}),
+            owners,
+            workers,
+            worth_ahead=(lambda: False) if one_at_a_time else self._worth_fetching_ahead,
+        )
 
     def _worth_fetching_ahead(self) -> bool:
         """Fetch owners ahead only while one request at a time would not keep up.
