@@ -59,6 +59,17 @@ class GongStream(RESTStream[str | None]):
     _LOG_REQUEST_METRICS = False
 
     @property
+    def emit_activate_version_messages(self) -> bool:
+        # The SDK would send ACTIVATE_VERSION before the first record; a target would then
+        # delete every row of a sync that fails half-way. The streams send it after their data.
+        return False
+
+    @property
+    def activates_versions(self) -> bool:
+        """Whether to send ACTIVATE_VERSION once this stream's data is complete."""
+        return bool(self.config.get("emit_activate_version_messages", False))
+
+    @property
     def gong_tap(self) -> TapGongFlows:
         return t.cast("TapGongFlows", self._tap)
 

@@ -39,18 +39,11 @@ class WholeListStream(GongStream):
     # keeps a plain `tap-gong-flows --config` run to the flows and their requests.
     selected_by_default = False
 
-    @property
-    def emit_activate_version_messages(self) -> bool:
-        # As for flows: activate the version after the last page, not before the first, so a
-        # sync that fails half-way never makes a target delete rows.
-        return False
-
     def get_records(self, context: t.Mapping[str, t.Any] | None) -> Iterable[dict]:
-        activates = bool(self.config.get("emit_activate_version_messages", False))
-        if activates:
+        if self.activates_versions:
             self._stream_version = self._initialized_at
         yield from super().get_records(context)
-        if activates:
+        if self.activates_versions:
             self._write_activate_version_message(self._stream_version)
 
 
@@ -159,16 +152,6 @@ class FlowsStream(GongStream):
     @property
     def partitions(self) -> list[dict] | None:
         return [{"flow_owner_email": owner} for owner in self.remaining_owners]
-
-    @property
-    def emit_activate_version_messages(self) -> bool:
-        # The SDK would send ACTIVATE_VERSION before the first record; a target would then
-        # delete every row of a pass that fails half-way. We send it after a complete pass.
-        return False
-
-    @property
-    def activates_versions(self) -> bool:
-        return bool(self.config.get("emit_activate_version_messages", False))
 
     def get_records(self, context: t.Mapping[str, t.Any] | None) -> Iterable[dict]:
         if self._pass_complete:  # company_flows_only: an earlier owner gave every Company flow
