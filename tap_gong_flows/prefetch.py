@@ -81,21 +81,18 @@ class OrderedPrefetcher:
 
     def pages(self, owner: str) -> Iterator[list[dict]]:
         """The pages of the next owner, which must be `owner`; raises what its fetch raised."""
-        if not self._pending:  # nothing fetched ahead: fetch it here
+        pages: queue.Queue | None = None  # None: nothing fetched ahead, fetch the owner here
+        if self._pending:
+            expected, pages = self._pending.popleft()
+        else:
             expected = next(self._owners, None)
-            if expected != owner:
-                msg = f"owners taken out of order: expected {expected}, asked for {owner}"
-                raise RuntimeError(msg)
-            try:
-                yield from self._fetch(owner)
-            finally:
-                self._fill()
-            return
-        expected, pages = self._pending.popleft()
         if expected != owner:
             msg = f"owners taken out of order: expected {expected}, asked for {owner}"
             raise RuntimeError(msg)
         try:
+            if pages is None:
+                yield from self._fetch(owner)
+                return
             while (item := pages.get()) is not _DONE:
                 if isinstance(item, _Failed):
                     raise item.error
