@@ -44,6 +44,7 @@ SCHEMAS_DIR = _PACKAGED if _PACKAGED.is_dir() else Path(__file__).parent.parent 
 _OWNER_REFUSAL = re.compile(r"user|licen[cs]e|deactivated|inactive|not found", re.IGNORECASE)
 
 DEFAULT_RETRY_AFTER = 1.0
+DEFAULT_API_URL = "https://api.gong.io"
 
 
 class GongStream(RESTStream[str | None]):
@@ -75,7 +76,7 @@ class GongStream(RESTStream[str | None]):
 
     @property
     def url_base(self) -> str:
-        return str(self.config.get("api_url") or "https://api.gong.io").rstrip("/")
+        return str(self.config.get("api_url") or DEFAULT_API_URL).rstrip("/")
 
     @cached_property
     def authenticator(self) -> BasicAuthenticator | BearerTokenAuthenticator:  # type: ignore[override]
@@ -184,13 +185,14 @@ class GongStream(RESTStream[str | None]):
         return value  # the wait generator adds its own jitter
 
     def backoff_handler(self, details: Details) -> None:
-        self.gong_tap.progress.retried(self.context_owner(details["args"][1]))
+        owner = self.context_owner(details["args"][1])
+        self.gong_tap.progress.retried(owner)
         exc = details.get("exception")
         reason = str(exc) if isinstance(exc, RetriableAPIError) else type(exc).__name__
         self.logger.warning(
             "Retrying %s%s in %.1f s (try %d of %d): %s",
             self.path,
-            f" for owner {owner}" if (owner := self.context_owner(details["args"][1])) else "",
+            f" for owner {owner}" if owner else "",
             details.get("wait") or 0.0,
             details["tries"] + 1,
             self.backoff_max_tries(),

@@ -18,6 +18,7 @@ from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities
 
 from tap_gong_flows import redact, streams
+from tap_gong_flows.client import DEFAULT_API_URL
 from tap_gong_flows.errors import GongTapError
 from tap_gong_flows.output import BufferedMsgSpecWriter
 from tap_gong_flows.progress import RunProgress
@@ -68,7 +69,7 @@ class TapGongFlows(Tap):
         th.Property(
             "api_url",
             th.StringType,
-            default="https://api.gong.io",
+            default=DEFAULT_API_URL,
             title="API URL",
             description="Gong API base URL: customer-specific for OAuth apps "
             "(api_base_url_for_customer), or a local stand-in.",
@@ -206,7 +207,7 @@ class TapGongFlows(Tap):
                 "No credentials: set access_key and access_key_secret (Basic auth) or "
                 "access_token (OAuth)."
             )
-        url = urlparse(str(config.get("api_url") or "https://api.gong.io"))
+        url = urlparse(str(config.get("api_url") or DEFAULT_API_URL))
         if url.scheme not in ("http", "https") or not url.netloc:
             errors.append(
                 f"api_url must be an http(s) URL such as https://api.gong.io, got {url.geturl()!r}."
@@ -282,7 +283,7 @@ class TapGongFlows(Tap):
             sys.exit(1)
         self.logger.info(
             "Connection test passed: GET %s%s answered with these credentials.",
-            self.config.get("api_url") or "https://api.gong.io",
+            stream.url_base,
             stream.path,
         )
         return True
