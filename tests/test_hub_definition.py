@@ -147,7 +147,7 @@ def test_hub_definition_names_this_package(hub: dict[str, t.Any], about: dict[st
     package = metadata.distribution("tap-gong-flows")
     scripts = {e.name: e.value for e in package.entry_points if e.group == "console_scripts"}
     assert hub["name"] == about["name"] == package.metadata["Name"]
-    assert scripts[hub["executable"]] == "tap_gong_flows.tap:TapGongFlows.cli"
+    assert scripts[hub["executable"]] == "tap_gong_flows.__main__:main"
     assert hub["namespace"] == "tap_gong_flows"
     assert package.metadata["Name"] in hub["pip_url"]
     assert set(hub["capabilities"]) == set(about["capabilities"])
