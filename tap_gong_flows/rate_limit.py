@@ -14,8 +14,8 @@ from requests.adapters import HTTPAdapter
 from requests.utils import resolve_proxies
 
 # Gong counts arrivals, we count departures: a little slack keeps jitter between the two from
-# pushing a fourth request into Gong's one-second window. On loopback, with two CPU hogs per
-# core, that jitter stayed under 16 ms and the tightest window Gong saw was 1.009 s.
+# pushing a fourth request into Gong's one-second window. On loopback, with one and then two
+# CPU hogs per core, that jitter stayed under 16 ms: the tightest window Gong saw was 1.009 s.
 WINDOW_SLACK = 0.025
 
 
