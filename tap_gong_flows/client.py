@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import re
 import typing as t
 from functools import cached_property
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
 import requests
 from singer_sdk import RESTStream, SchemaDirectory, StreamSchema
@@ -18,7 +20,7 @@ from singer_sdk.pagination import BaseAPIPaginator, SinglePagePaginator
 from singer_sdk.singerlib import RecordMessage
 from singer_sdk.streams.rest import PageContext
 
-from tap_gong_flows import errors
+from tap_gong_flows import errors, retry
 from tap_gong_flows.errors import (
     GongFatalError,
     GongRetriableError,
@@ -28,7 +30,7 @@ from tap_gong_flows.errors import (
     describe_response,
 )
 from tap_gong_flows.pagination import GongCursorPaginator
-from tap_gong_flows.retry import exponential_wait, jitter, retry_after_seconds
+from tap_gong_flows.settings import DEFAULT_API_URL
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
@@ -40,11 +42,11 @@ if t.TYPE_CHECKING:
 _PACKAGED = Path(__file__).parent / "schemas"
 SCHEMAS_DIR = _PACKAGED if _PACKAGED.is_dir() else Path(__file__).parent.parent / "schemas"
 
-# A 400 that is about the owner, not about our request: Gong refuses that one user.
-_OWNER_REFUSAL = re.compile(r"user|licen[cs]e|deactivated|inactive|not found", re.IGNORECASE)
-
-DEFAULT_RETRY_AFTER = 1.0
-DEFAULT_API_URL = "https://api.gong.io"
+# An answer about the owner, not about our request: Gong refuses that one user. "No flows found
+# corresponding to the provided filters" is how Gong says it knows no such owner.
+_OWNER_REFUSAL = re.compile(
+    r"user|licen[cs]e|deactivated|inactive|no flows? found|provided filters", re.IGNORECASE
+)
 
 
 class GongStream(RESTStream[str | None]):
@@ -76,7 +78,7 @@ class GongStream(RESTStream[str | None]):
 
     @property
     def url_base(self) -> str:
-        return str(self.config.get("api_url") or DEFAULT_API_URL).rstrip("/")
+        return str(self.config.get("api_url") or DEFAULT_API_URL)
 
     @cached_property
     def authenticator(self) -> BasicAuthenticator | BearerTokenAuthenticator:  # type: ignore[override]
@@ -92,14 +94,14 @@ class GongStream(RESTStream[str | None]):
 
     @property
     def timeout(self) -> float:  # type: ignore[override]
-        return float(self.config.get("request_timeout", 60))
+        return float(self.config["request_timeout"])
 
     @property
     def http_headers(self) -> dict:
         return {"Accept": "application/json"}
 
     def get_new_paginator(self) -> BaseAPIPaginator:
-        return GongCursorPaginator() if self.paginated else SinglePagePaginator()
+        return GongCursorPaginator(self.records_key) if self.paginated else SinglePagePaginator()
 
     def query_params(self, context: t.Mapping[str, t.Any] | None) -> dict[str, t.Any]:  # noqa: ARG002
         """The query parameters of this endpoint, repeated on every page."""
@@ -116,10 +118,8 @@ class GongStream(RESTStream[str | None]):
     def validate_response(self, response: requests.Response) -> None:
         self.gong_tap.progress.answered(response.elapsed.total_seconds())
         status = response.status_code
-        if status == 429:
-            self._raise_for_rate_limit(response)
-        if status >= 500:
-            raise GongRetriableError(f"Gong answered {describe_response(response)}", response)
+        if retry.is_retried(status):
+            self._raise_retriable(response)
         if status >= 400:
             owner = self.owner_of(response)
             if owner and self.is_owner_refusal(response, owner):
@@ -130,45 +130,42 @@ class GongStream(RESTStream[str | None]):
                 f"Gong answered HTTP {status} with a body that is not a JSON object", response
             )
 
-    def _raise_for_rate_limit(self, response: requests.Response) -> t.NoReturn:
+    def _raise_retriable(self, response: requests.Response) -> t.NoReturn:
+        """Retry after Gong's Retry-After, held for every request, unless it is too long."""
         header = response.headers.get("Retry-After")
-        wait = retry_after_seconds(header)
-        if wait is None:
-            wait = DEFAULT_RETRY_AFTER
-        if wait > float(self.config.get("max_retry_wait_seconds", 600)):
-            raise QuotaSpentError(response, wait)
-        wait += jitter(wait)
-        self.gong_tap.limiter.hold(wait)
+        wait = retry.requested_wait(response.status_code, header)
+        if wait is not None:
+            if wait > float(self.config["max_retry_wait_seconds"]):
+                raise QuotaSpentError(response, wait)
+            wait += retry.jitter(wait)
+            self.gong_tap.limiter.hold(wait)
+        said = f"; Retry-After {header!r}" if header else ""
         raise GongRetriableError(
-            f"Gong answered {describe_response(response)}; Retry-After {header!r}",
-            response,
-            wait=wait,
+            f"Gong answered {describe_response(response)}{said}", response, wait
         )
 
     @staticmethod
     def owner_of(response: requests.Response) -> str | None:
         """The owner a request was for, from its query string."""
-        query = requests.utils.urlparse(response.request.url or "").query
-        for part in query.split("&"):
-            name, _, value = part.partition("=")
-            if name == "flowOwnerEmail":
-                return requests.utils.unquote(value)
-        return None
+        return _query(response).get("flowOwnerEmail")
 
     @staticmethod
     def is_owner_refusal(response: requests.Response, owner: str) -> bool:
-        """404, or a 400 that names the user: Gong refuses this owner, not the request."""
-        if response.status_code == 404:
-            return True
-        if response.status_code != 400:
+        """Gong refuses this owner, not the request: a 404 or 400 to the owner's first page (no
+        cursor) whose Gong error message is about the user. A later page failing is an error of
+        the sync, and a 404 of another kind (a wrong api_url) is never about the owner."""
+        if response.status_code not in (400, 404) or "cursor" in _query(response):
             return False
-        messages = " ".join(str(e) for e in errors.gong_body(response).get("errors") or [])
+        body_errors = errors.gong_body(response).get("errors")
+        if not isinstance(body_errors, list) or not body_errors:
+            return False
+        messages = " ".join(str(e) for e in body_errors)
         return owner.lower() in messages.lower() or bool(_OWNER_REFUSAL.search(messages))
 
     def backoff_max_tries(self) -> int:
         if self.gong_tap.single_attempt:
             return 1
-        return int(self.config.get("max_retries", 5)) + 1
+        return int(self.config["max_retries"]) + 1
 
     def backoff_wait_generator(self) -> t.Generator[float, t.Any, None]:
         attempt = 0
@@ -178,7 +175,7 @@ class GongStream(RESTStream[str | None]):
             if isinstance(exception, GongRetriableError) and exception.wait is not None:
                 wait = exception.wait
             else:
-                wait = exponential_wait(attempt)
+                wait = retry.exponential_wait(attempt)
             exception = yield wait
 
     def backoff_jitter(self, value: float) -> float:
@@ -248,18 +245,21 @@ class GongStream(RESTStream[str | None]):
             yield records
 
     def page_records(self, response: requests.Response) -> list[dict]:
-        """The records of one page; a body of the wrong shape is an error, never an empty page."""
+        """The records of one page, each `id` a string; a body of the wrong shape is an error,
+        never an empty page."""
         body = errors.gong_body(response)
         records = body.get(self.records_key)
-        if not isinstance(records, list) or not all(
-            isinstance(r, dict) and r.get("id") not in (None, "") for r in records
-        ):
+        wrong = f"expected a '{self.records_key}' list of objects"
+        if isinstance(records, list):
+            wrong = next((w for w in map(_id_problem, records) if w), "")
+        if wrong:
             raise GongTapError(
                 f"Gong answered {self.path} with a body of the wrong shape (requestId "
-                f"{body.get('requestId') or 'none'}): expected a '{self.records_key}' list of "
-                "objects that each have an 'id'. Nothing of this page was emitted."
+                f"{body.get('requestId') or 'none'}): {wrong}. Nothing of this page was emitted."
             )
-        return records
+        for record in t.cast("list[dict]", records):
+            record["id"] = record_id(record["id"])
+        return t.cast("list[dict]", records)
 
     @cached_property
     def _plain_output(self) -> bool:
@@ -289,3 +289,31 @@ class GongStream(RESTStream[str | None]):
     def get_records(self, context: t.Mapping[str, t.Any] | None) -> t.Iterable[dict]:
         for records in self.fetch_pages(context):
             yield from records
+
+
+def _query(response: requests.Response) -> dict[str, str]:
+    """The query parameters of the request a response answers."""
+    query = urlsplit(response.request.url or "").query if response.request is not None else ""
+    return dict(parse_qsl(query))
+
+
+def record_id(value: str | float) -> str:
+    """An id as the schema has it, a string: Gong's ids are numbers in strings, and one sent as
+    a JSON number must still compare equal to the same id sent as a string."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _id_problem(record: object) -> str:
+    """Why a record cannot be emitted, or "" when it can."""
+    if not isinstance(record, dict):
+        return f"a record that is not an object ({type(record).__name__})"
+    value = record.get("id")
+    if isinstance(value, str) and value:
+        return ""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return ""
+    if isinstance(value, float) and math.isfinite(value):
+        return ""
+    return f"a record whose 'id' is not a string or a number ({value!r}); every record needs one"

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import requests
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+
+from tap_gong_flows.retry import resume_time
 
 HINTS = {
     400: "Gong rejected the request as malformed; check flow_owner_emails and workspace_id.",
     401: "Check access_key and access_key_secret (or access_token): Gong did not accept them.",
     403: "The credentials lack a scope: the API key or OAuth app needs api:flows:read "
     "(api:users:read for users, api:workspaces:read for workspaces).",
-    404: "Gong found nothing for this request.",
+    404: "Gong has no such endpoint: check api_url, which must be the bare base URL such as "
+    "https://api.gong.io (no /v2 path).",
 }
 
 
@@ -73,7 +74,13 @@ class GongFatalError(FatalAPIError, GongTapError):
         self.owner = owner
         self.status = response.status_code
         hint = HINTS.get(self.status, "")
-        super().__init__(f"Gong answered {describe_response(response)}. {hint}".strip())
+        request = response.request
+        url = (request.url or "").split("?")[0] if request is not None else ""
+        super().__init__(
+            f"Gong answered {describe_response(response)} to {request.method} {url}. {hint}".strip()
+            if request is not None
+            else f"Gong answered {describe_response(response)}. {hint}".strip()
+        )
 
 
 class OwnerRejectedError(GongFatalError):
@@ -89,19 +96,33 @@ class GongRetriableError(RetriableAPIError):
 
 
 class QuotaSpentError(GongTapError):
-    """Gong asked us to come back later than max_retry_wait_seconds: the daily quota is spent."""
+    """Gong asked us to come back later than max_retry_wait_seconds: for a 429, the daily
+    quota is spent; for a 503, Gong is down for longer than a run should wait."""
 
     def __init__(self, response: requests.Response, wait: float) -> None:
         self.response = response
         self.wait = wait
-        self.resume_at = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=wait)
+        self.resume_at = resume_time(wait)
+        until = (
+            f"{wait:.0f} s, until {self.resume_at:%Y-%m-%d %H:%M:%S} UTC"
+            if self.resume_at is not None
+            else f"{response.headers.get('Retry-After')!r}, which is no time a run can wait for"
+        )
+        what = "Gong's API quota is spent" if response.status_code == 429 else "Gong is unavailable"
         super().__init__(
-            f"Gong's API quota is spent: it answered {describe_response(response)} and asked us "
-            f"to wait {wait:.0f} s, until {self.resume_at:%Y-%m-%d %H:%M:%S} UTC, longer than "
-            "max_retry_wait_seconds. Everything fetched so far was emitted and the last STATE "
-            "message lets the next run carry on; run again after that time."
+            f"{what}: it answered {describe_response(response)} and asked us to wait {until}, "
+            "longer than max_retry_wait_seconds. Everything fetched so far was emitted and the "
+            "last STATE message lets the next run carry on; run again after that time."
         )
 
 
 class CursorCycleError(GongTapError):
     """Gong sent back a cursor it had already sent for the same owner."""
+
+
+class PagingError(GongTapError):
+    """Gong's paging does not add up: empty pages with fresh cursors, more pages than records."""
+
+
+class AllOwnersRefusedError(GongTapError):
+    """Gong accepted no owner of a whole pass: nothing was seen, so nothing may be deleted."""

@@ -5,40 +5,63 @@ from __future__ import annotations
 import requests
 from singer_sdk.pagination import BaseAPIPaginator
 
-from tap_gong_flows.errors import CursorCycleError, gong_body
+from tap_gong_flows.errors import CursorCycleError, PagingError, gong_body
+
+# Empty pages in a row that each hand out a fresh cursor before the paging counts as broken.
+MAX_EMPTY_PAGES = 3
 
 
 class GongCursorPaginator(BaseAPIPaginator[str | None]):
-    """Follows records.cursor until Gong stops sending one.
+    """Follows records.cursor until Gong stops sending one, or its records are all there.
 
-    The SDK catches a cursor repeated twice in a row; Gong could also cycle through several.
-    Every cursor seen for this owner is remembered, so a cycle of any length stops the sync.
+    Bounded whatever Gong sends, so a broken cursor costs a handful of calls, never the day's
+    quota: every cursor seen for this owner is remembered (the SDK only catches one repeated
+    twice in a row), a run of MAX_EMPTY_PAGES empty pages stops the sync, and so do more pages
+    than `totalRecords` could fill.
     """
 
-    def __init__(self, owner: str | None = None) -> None:
+    def __init__(self, records_key: str, owner: str | None = None) -> None:
         super().__init__(None)
+        self.records_key = records_key
         self.owner = owner
         self._seen: set[str] = set()
+        self._received = 0
+        self._empty_in_a_row = 0
 
     @property
     def page(self) -> int:
         """The 1-based number of the page about to be requested."""
         return self.count + 1
 
+    def _stop(self, error: type[PagingError | CursorCycleError], what: str, body: dict) -> None:
+        who = f"owner {self.owner}" if self.owner else "this stream"
+        broken = "cycling" if error is CursorCycleError else "broken"
+        raise error(
+            f"Gong {what} for {who} (after page {self.count}): its paging is {broken}, so the "
+            "sync stops instead of spending the API quota on it. Run again later; if it "
+            f"persists, report the requestId {body.get('requestId')} to Gong support."
+        )
+
     def get_next(self, response: requests.Response) -> str | None:
         body = gong_body(response)
         records = body.get("records")
-        cursor = records.get("cursor") if isinstance(records, dict) else None
+        records = records if isinstance(records, dict) else {}
+        cursor = records.get("cursor")
+        page_size = len(body.get(self.records_key) or [])
+        self._received += page_size
+        self._empty_in_a_row = 0 if page_size else self._empty_in_a_row + 1
+        total = records.get("totalRecords")
         if not cursor:
             return None
+        if not isinstance(cursor, str):
+            self._stop(PagingError, f"sent a cursor that is not a string ({cursor!r})", body)
+        if isinstance(total, int) and not isinstance(total, bool) and self._received >= total:
+            return None  # every record Gong counted is here; a further cursor leads nowhere
         if cursor in self._seen:
-            who = f"owner {self.owner}" if self.owner else "this stream"
-            msg = (
-                f"Gong sent back a cursor it had already sent for {who} (after page "
-                f"{self.count}): its paging is cycling, so the sync stops instead of looping. "
-                "Run again later; if it persists, report the requestId "
-                f"{body.get('requestId')} to Gong support."
-            )
-            raise CursorCycleError(msg)
+            self._stop(CursorCycleError, "sent back a cursor it had already sent", body)
+        if self._empty_in_a_row >= MAX_EMPTY_PAGES:
+            self._stop(PagingError, f"sent {self._empty_in_a_row} empty pages in a row", body)
+        if isinstance(total, int) and self.count > max(total, 1):
+            self._stop(PagingError, f"sent more pages than its {total} records fill", body)
         self._seen.add(cursor)
         return cursor

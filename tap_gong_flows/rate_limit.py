@@ -10,8 +10,14 @@ import typing as t
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from requests.utils import resolve_proxies
+
+from tap_gong_flows.stopping import StopSwitch
+
+if t.TYPE_CHECKING:
+    from collections.abc import Callable
 
 # Gong counts arrivals, we count departures: a little slack keeps jitter between the two from
 # pushing a fourth request into Gong's one-second window. On loopback, with one and then two
@@ -26,8 +32,15 @@ class RateLimiter:
     Retry-After) stops every request of the tap, not only the one that was refused.
     """
 
-    def __init__(self, rate: float) -> None:
+    def __init__(
+        self,
+        rate: float,
+        stop: StopSwitch | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.rate = rate
+        self._stop = stop or StopSwitch()
+        self._clock = clock
         self.burst = max(1, math.floor(rate))
         self.window = self.burst / rate + WINDOW_SLACK
         self._starts: collections.deque[float] = collections.deque(maxlen=self.burst)
@@ -38,19 +51,23 @@ class RateLimiter:
 
     def hold(self, seconds: float) -> None:
         """Let no request start for `seconds` from now."""
-        self._hold_until = max(self._hold_until, time.monotonic() + seconds)
+        self._hold_until = max(self._hold_until, self._clock() + seconds)
 
     def acquire(self) -> None:
-        """Block until a request may start, and count it as started."""
+        """Block until a request may start, and count it as started.
+
+        Raises the stop switch's reason instead, at once, if it trips before or while waiting.
+        """
         with self._lock:
             while True:
-                now = time.monotonic()
+                self._stop.check()
+                now = self._clock()
                 wait = self._hold_until - now
                 if len(self._starts) == self.burst:
                     wait = max(wait, self._starts[0] + self.window - now)
                 if wait <= 0:
                     break
-                time.sleep(wait)
+                self._stop.sleep(wait)
                 self.waited += wait
             self._starts.append(now)
             self.requests += 1
@@ -60,6 +77,8 @@ class RateLimitedSession(requests.Session):
     """A requests.Session whose every send, retries included, waits for the limiter first.
 
     The wait happens before requests starts its clock, so response.elapsed stays Gong's time.
+    A `timeout` is a deadline for the whole request, body included: requests alone bounds
+    each socket read, so a body that trickles in a byte at a time would never time out.
     """
 
     def __init__(self, limiter: RateLimiter, pool_size: int) -> None:
@@ -79,4 +98,41 @@ class RateLimitedSession(requests.Session):
                 self._proxies[key] = resolve_proxies(request, self.proxies, self.trust_env)
             kwargs["proxies"] = self._proxies[key]
         self.limiter.acquire()
-        return super().send(request, **kwargs)
+        timeout = kwargs.get("timeout")
+        if kwargs.get("stream") or not isinstance(timeout, (int, float)):
+            return super().send(request, **kwargs)
+        deadline = time.monotonic() + timeout
+        response = super().send(request, **{**kwargs, "stream": True})
+        try:
+            response._content = _read_body(response, deadline)
+            response._content_consumed = True
+        except BaseException:
+            response.close()
+            raise
+        return response
+
+
+CHUNK = 1 << 16
+
+
+def _read_body(response: requests.Response, deadline: float) -> bytes:
+    """The whole body, read before `deadline` (time.monotonic) or a ReadTimeout."""
+    sock = getattr(getattr(response.raw, "connection", None), "sock", None)
+    chunks = []
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise requests.exceptions.ReadTimeout(
+                    f"the answer took longer than request_timeout to arrive ({response.url})"
+                )
+            if sock is not None:
+                sock.settimeout(left)
+            chunk = response.raw.read1(CHUNK, decode_content=True)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+    except (urllib3.exceptions.ReadTimeoutError, TimeoutError) as exc:
+        raise requests.exceptions.ReadTimeout(str(exc)) from exc
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        raise requests.exceptions.ConnectionError(str(exc)) from exc

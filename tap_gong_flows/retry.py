@@ -1,32 +1,74 @@
-"""Retry policy: how long to wait before a request is sent again."""
+"""The retry policy, top to bottom: what is retried, how long to wait, when to give up.
+
+- Retried: 408, 425, 429 and every 5xx, dropped connections, timeouts, truncated bodies and a
+  200 whose body is not JSON (client.py raises those as retriable).
+- The wait: Gong's `Retry-After` when it sends one (on any retried status; a 429 without one
+  waits DEFAULT_RETRY_AFTER), held for every request of the tap by the rate limiter, plus a
+  little jitter; otherwise exponential backoff with jitter.
+- Giving up: after `max_retries` retries the sync stops naming owner, page and requestId. A
+  `Retry-After` longer than `max_retry_wait_seconds` (a spent daily quota), or one that is
+  infinite, is not slept through: the sync stops at once with a resumable STATE.
+- A `Retry-After` that cannot be read (text, negative, not a number) counts as absent.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import math
 import random
 
 MIN_JITTER = 0.05
 MAX_JITTER = 0.5
+DEFAULT_RETRY_AFTER = 1.0  # a 429 without a readable Retry-After
+RETRIED_STATUSES = frozenset({408, 425, 429, *range(500, 600)})
+
+
+def is_retried(status: int) -> bool:
+    return status in RETRIED_STATUSES
 
 
 def retry_after_seconds(value: str | None, now: dt.datetime | None = None) -> float | None:
-    """Parse a Retry-After header: delta-seconds or an HTTP-date. None when absent or garbled."""
+    """Parse a Retry-After header: delta-seconds or an HTTP-date; math.inf for an infinite one.
+
+    None when absent or unreadable: text, a negative number, NaN.
+    """
     if not value:
         return None
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        return seconds if seconds >= 0 else None  # NaN fails the comparison too
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.timezone.utc)
     now = now or dt.datetime.now(dt.timezone.utc)
     return max(0.0, (when - now).total_seconds())
+
+
+def requested_wait(status: int, header: str | None, now: dt.datetime | None = None) -> float | None:
+    """How long Gong asked us to wait before retrying; None when it did not say."""
+    wait = retry_after_seconds(header, now)
+    if wait is None and status == 429:
+        return DEFAULT_RETRY_AFTER
+    return wait
+
+
+def resume_time(wait: float, now: dt.datetime | None = None) -> dt.datetime | None:
+    """When a wait of `wait` seconds ends, or None if that is past any calendar."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    if not math.isfinite(wait):
+        return None
+    try:
+        return now + dt.timedelta(seconds=wait)
+    except OverflowError:
+        return None
 
 
 def jitter(seconds: float) -> float:
@@ -36,5 +78,5 @@ def jitter(seconds: float) -> float:
 
 def exponential_wait(attempt: int, base: float = 1.0, cap: float = 60.0) -> float:
     """Exponential backoff with full jitter over the upper half: attempt 1 waits ~base."""
-    ceiling = min(cap, base * 2 ** (attempt - 1))
+    ceiling = min(cap, base * 2 ** min(attempt - 1, 32))
     return random.uniform(ceiling / 2, ceiling)

@@ -1,8 +1,10 @@
 """The flows bookmark: progress through the owners in their deterministic order.
 
-Its size does not grow with the number of owners: it names the last owner completed and the
-table version of the pass. Every key is always written, so a state store that deep-merges a
-partial STATE into an older one (Meltano does) ends up with exactly the newest bookmark.
+Its size does not grow with the number of owners: it names the last owner completed, the table
+version of the pass, and what the pass has seen so far (owners Gong accepted and refused, flow
+records), so a pass that spans runs is judged as a whole before it may activate its version.
+Every key is always written, so a state store that deep-merges a partial STATE into an older
+one (Meltano does) ends up with exactly the newest bookmark.
 """
 
 from __future__ import annotations
@@ -14,9 +16,15 @@ import typing as t
 
 from tap_gong_flows.errors import GongTapError
 
+COUNTS = ("accepted", "refused", "records")
+
 
 class StateShapeError(GongTapError):
     """The state given to the tap is not of the shape it writes."""
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 @dataclasses.dataclass
@@ -25,26 +33,31 @@ class OwnerPass:
 
     version: int
     last_owner: str | None = None
+    accepted: int = 0  # owners Gong accepted in this pass
+    refused: int = 0  # owners Gong refused (skipped) in this pass
+    records: int = 0  # flow records emitted in this pass
 
     @classmethod
     def from_bookmark(cls, bookmark: t.Mapping[str, t.Any]) -> OwnerPass:
         """Resume the interrupted pass the bookmark describes, or start a new one."""
         version = bookmark.get("version")
         last_owner = bookmark.get("last_owner")
-        unknown = set(bookmark) - {"version", "last_owner", "progress_markers"}
+        unknown = set(bookmark) - {"version", "last_owner", "progress_markers", *COUNTS}
         if (
             unknown
             or (version is not None and (not isinstance(version, int) or isinstance(version, bool)))
             or (last_owner is not None and not isinstance(last_owner, str))
+            or not all(_is_count(bookmark.get(name, 0)) for name in COUNTS)
         ):
             raise StateShapeError(
                 "The state's bookmarks.flows is not of this tap's shape: expected "
-                '{"version": <integer>, "last_owner": <email or null>}, got '
-                f"{dict(bookmark)!r}. Pass a state written by tap-gong-flows, or none for a "
-                "full pass."
+                '{"version": <integer>, "last_owner": <email or null>, "accepted": <count>, '
+                f'"refused": <count>, "records": <count>}}, got {dict(bookmark)!r}. Pass a '
+                "state written by tap-gong-flows, or none for a full pass."
             )
         if last_owner and version is not None:
-            return cls(version=version, last_owner=last_owner)
+            counts = {name: bookmark.get(name, 0) for name in COUNTS}
+            return cls(version=version, last_owner=last_owner, **counts)
         return cls(version=int(time.time() * 1000))
 
     def remaining(self, owners: list[str]) -> list[str]:
@@ -54,4 +67,22 @@ class OwnerPass:
         return owners[bisect.bisect_right(owners, self.last_owner) :]
 
     def bookmark(self) -> dict[str, t.Any]:
-        return {"version": self.version, "last_owner": self.last_owner}
+        return dataclasses.asdict(self)
+
+    def distrust(self, max_refused_share: float, *, company_only: bool) -> str | None:
+        """Why this complete pass must not activate its version, or None when it may.
+
+        A target deletes every row an activated pass did not emit: a pass that saw nothing, or
+        that Gong refused most owners of, would delete rows that are still in Gong.
+        """
+        asked = self.accepted + self.refused
+        if self.accepted and not self.records:
+            return f"Gong accepted {self.accepted} owners but listed no flow for any of them"
+        if not self.accepted:
+            return "Gong accepted no owner" if asked else "there was no owner to fetch"
+        if not company_only and self.refused > max_refused_share * asked:
+            return (
+                f"Gong refused {self.refused} of {asked} owners, more than "
+                f"max_refused_owner_share ({max_refused_share:g})"
+            )
+        return None

@@ -6,7 +6,7 @@ import typing as t
 from functools import cached_property
 
 from tap_gong_flows.client import GongStream
-from tap_gong_flows.errors import OwnerRejectedError
+from tap_gong_flows.errors import AllOwnersRefusedError, OwnerRejectedError
 from tap_gong_flows.prefetch import OrderedPrefetcher
 from tap_gong_flows.state import OwnerPass
 
@@ -42,9 +42,19 @@ class WholeListStream(GongStream):
     def get_records(self, context: t.Mapping[str, t.Any] | None) -> Iterable[dict]:
         if self.activates_versions:
             self._stream_version = self._initialized_at
-        yield from super().get_records(context)
-        if self.activates_versions:
-            self._write_activate_version_message(self._stream_version)
+        emitted = 0
+        for record in super().get_records(context):
+            emitted += 1
+            yield record
+        if not self.activates_versions:
+            return
+        if not emitted:  # a list that came back empty must not empty the table
+            self.logger.warning(
+                "No ACTIVATE_VERSION for %s: Gong listed none, so a target deletes nothing.",
+                self.name,
+            )
+            return
+        self._write_activate_version_message(self._stream_version)
 
 
 class WorkspacesStream(WholeListStream):
@@ -102,6 +112,7 @@ class FlowsStream(GongStream):
 
     _prefetcher: OrderedPrefetcher | None = None
     _pass_complete = False
+    _first_refusal = ""  # the first owner Gong refused this run, with its answer
 
     def query_params(self, context: t.Mapping[str, t.Any] | None) -> dict[str, t.Any]:
         params = {"flowOwnerEmail": self.context_owner(context)}
@@ -181,12 +192,17 @@ class FlowsStream(GongStream):
         except OwnerRejectedError as exc:
             self.logger.warning("Skipping owner %s: %s", owner, exc)
             self.gong_tap.progress.owner_finished(owner, len(seen), pages, skipped=True)
-        except BaseException:
+            self.owner_pass.refused += 1
+            self._first_refusal = self._first_refusal or f"{owner}: {exc}"
+        except BaseException as exc:
+            self.gong_tap.stop.trip(exc)  # no owner fetched ahead sends another request
             self.close()
             raise
         else:
             accepted = True
             self.gong_tap.progress.owner_finished(owner, len(seen), pages, skipped=False)
+            self.owner_pass.accepted += 1
+            self.owner_pass.records += len(seen)
         # company_flows_only: the first owner Gong accepts lists every Company flow; pass done
         self._finish_owner(owner, last=accepted and self.company_flows_only)
 
@@ -195,7 +211,7 @@ class FlowsStream(GongStream):
         self.gong_tap.progress.start_pass(len(self.owners), len(self.owners) - len(owners))
         if self.activates_versions:
             self._stream_version = self.owner_pass.version
-        workers = int(self.config.get("max_concurrent_requests", 4))
+        workers = int(self.config["max_concurrent_requests"])
         # company_flows_only stops at the first owner Gong accepts, so an owner fetched ahead
         # would be a request spent for nothing; with one request at a time there is nothing to
         # overlap. Both fetch each owner in this thread, when its pages are asked for.
@@ -204,6 +220,7 @@ class FlowsStream(GongStream):
             lambda owner: self.fetch_pages({"flow_owner_email": owner}),
             owners,
             workers,
+            stop=self.gong_tap.stop,
             worth_ahead=(lambda: False) if one_at_a_time else self._worth_fetching_ahead,
         )
 
@@ -220,17 +237,50 @@ class FlowsStream(GongStream):
         return latency >= FAST_ANSWER and latency * self.gong_tap.limiter.rate >= KEEP_UP
 
     def _finish_owner(self, owner: str | None, *, last: bool = False) -> None:
-        """Record the owner as complete and emit STATE; after the last, activate the version."""
+        """Record the owner as complete and emit STATE; after the last, judge the whole pass."""
         last = last or owner is None or owner == self.remaining_owners[-1]
         self._pass_complete = last
         self.owner_pass.last_owner = None if last else owner
         self.stream_state.update(self.owner_pass.bookmark())
         if last:
             self.close()
-            if self.activates_versions:
-                self._write_activate_version_message(self.owner_pass.version)
         self.state_manager.is_flushed = False
         self._write_state_message()
+        if last:
+            self._end_pass()
+
+    def _end_pass(self) -> None:
+        """Activate the pass's version only if the pass can be trusted; fail one that saw nothing.
+
+        The STATE before this already says the pass is over, so the next run starts a new one.
+        """
+        done = self.owner_pass
+        if not done.accepted:
+            raise AllOwnersRefusedError(
+                f"Gong refused every owner of this pass ({done.refused} of {done.refused}): "
+                "nothing was fetched and no row is deleted. Check flow_owner_emails, api_url and "
+                f"that the credentials are for this company. Gong's answer for the first: "
+                f"{self._first_refusal or '(refused in an earlier run of this pass)'}"
+                if done.refused
+                else "There was no owner to fetch flows for: nothing was fetched and no row is "
+                "deleted. Set flow_owner_emails, or check that Gong lists users with emails."
+            )
+        if not self.activates_versions:
+            return
+        distrust = done.distrust(
+            float(self.config["max_refused_owner_share"]), company_only=self.company_flows_only
+        )
+        if distrust:
+            self.logger.warning(
+                "No ACTIVATE_VERSION for %s: %s. This pass emitted %d records of %d owners and "
+                "its STATE, but a target deletes nothing for it.",
+                self.name,
+                distrust,
+                done.records,
+                done.accepted,
+            )
+            return
+        self._write_activate_version_message(done.version)
 
     def close(self) -> None:
         if self._prefetcher is not None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import base64
 import json
-import re
+import os
+import signal
 import sys
+import threading
 import typing as t
 from functools import cached_property
-from urllib.parse import urlparse
 
 import click
 import simplejson
@@ -17,18 +18,18 @@ from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities
 
-from tap_gong_flows import redact, streams
-from tap_gong_flows.client import DEFAULT_API_URL
+from tap_gong_flows import redact, settings, streams
 from tap_gong_flows.errors import GongTapError
 from tap_gong_flows.output import BufferedMsgSpecWriter
 from tap_gong_flows.progress import RunProgress
 from tap_gong_flows.rate_limit import RateLimitedSession, RateLimiter
+from tap_gong_flows.settings import DEFAULT_API_URL
 from tap_gong_flows.state import OwnerPass, StateShapeError
+from tap_gong_flows.stopping import StopSwitch, SyncCancelled
 
 if t.TYPE_CHECKING:
     import requests
 
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 SECRET_SETTINGS = ("access_key", "access_key_secret", "access_token")
 
 
@@ -110,23 +111,24 @@ class TapGongFlows(Tap):
             th.NumberType,
             default=3,
             title="Max requests per second",
-            description="Client-side rate limit shared by every request of the tap. Gong's "
-            "default limit is 3 calls a second per company.",
+            description="Client-side rate limit shared by every request of the tap (at most "
+            "1000). Gong's default limit is 3 calls a second per company.",
         ),
         th.Property(
             "max_concurrent_requests",
             th.IntegerType,
             default=4,
             title="Max concurrent requests",
-            description="Owners fetched at once (all through the one rate limiter). 4 keeps "
-            "Gong's 3 calls/s busy at latencies up to 1 s.",
+            description="Owners fetched at once (all through the one rate limiter), 1 to 32. 4 "
+            "keeps Gong's 3 calls/s busy at latencies up to 1 s.",
         ),
         th.Property(
             "request_timeout",
             th.NumberType,
             default=60,
             title="Request timeout",
-            description="Seconds to wait for Gong to answer one request before retrying it.",
+            description="Seconds one request may take, body included, before it is retried "
+            "(at most 3600).",
         ),
         th.Property(
             "max_retries",
@@ -153,14 +155,38 @@ class TapGongFlows(Tap):
             "targets can delete flows gone from Gong. An interrupted pass keeps its version "
             "and is activated only once the resumed run completes it.",
         ),
+        th.Property(
+            "max_refused_owner_share",
+            th.NumberType,
+            default=0.5,
+            title="Max refused owner share",
+            description="With emit_activate_version_messages: a pass in which Gong refused a "
+            "larger share of the owners (0 to 1) emits its flows and STATE but no "
+            "ACTIVATE_VERSION, so a target deletes nothing. A pass in which Gong accepted no "
+            "owner fails.",
+        ),
     ).to_dict()
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
         redact.install(self.secrets)
+        # The SDK's own handlers exit 0: a cancelled run would look like a success.
+        if threading.current_thread() is threading.main_thread():
+            self.stop.on_signals(signal.SIGTERM, signal.SIGINT)
+
+    @cached_property
+    def stop(self) -> StopSwitch:
+        """Tripped by a fatal error, a signal or a closed stdout: every wait of the run ends."""
+        return StopSwitch()
 
     def load_state(self, state: dict[str, t.Any]) -> None:
         """Refuse a state of another shape before any request, instead of failing mid-sync."""
+        if isinstance(state, dict) and "singer_state" in state:
+            raise StateShapeError(
+                'The state file holds Meltano\'s wrapper {"singer_state": ...}, as `meltano '
+                "state get` prints it. Pass the value of singer_state alone (e.g. `meltano state "
+                "get ID | jq .singer_state > state.json`), or let `meltano run` pass the state."
+            )
         bookmarks = state.get("bookmarks", {}) if isinstance(state, dict) else None
         if not isinstance(bookmarks, dict) or not all(
             isinstance(b, dict) for b in bookmarks.values()
@@ -182,63 +208,26 @@ class TapGongFlows(Tap):
         return values
 
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        errors = [redact.SecretRedactor(self.secrets).redact(e) for e in self._config_errors()]
+        # Numbers reach the tap as strings from `--config ENV` and some Meltano versions, and
+        # as null from a JSON file: type them once, before the SDK's schema check sees them.
+        typed, problems = settings.typed_config(self._config)
+        self._config.update(typed)
+        try:
+            problems = super()._validate_config(raise_errors=False) + problems
+        except Exception as exc:
+            problems.insert(0, str(exc))
+        errors = [redact.SecretRedactor(self.secrets).redact(e) for e in problems]
         if errors and raise_errors:
             raise ConfigValidationError("Config validation failed", errors=errors)
         return errors
 
-    def _config_errors(self) -> list[str]:
-        """Every problem of the config, each said so a person can fix it, secrets never shown."""
-        try:
-            errors = super()._validate_config(raise_errors=False)
-        except Exception as exc:
-            errors = [str(exc)]
-        config = self.config
-        has_pair = bool(config.get("access_key")) or bool(config.get("access_key_secret"))
-        if has_pair and config.get("access_token"):
-            errors.append(
-                "Configure one auth method, not both: access_key with access_key_secret, or "
-                "access_token."
-            )
-        elif has_pair and not (config.get("access_key") and config.get("access_key_secret")):
-            errors.append("access_key and access_key_secret go together; one of them is missing.")
-        elif not has_pair and not config.get("access_token"):
-            errors.append(
-                "No credentials: set access_key and access_key_secret (Basic auth) or "
-                "access_token (OAuth)."
-            )
-        url = urlparse(str(config.get("api_url") or DEFAULT_API_URL))
-        if url.scheme not in ("http", "https") or not url.netloc:
-            errors.append(
-                f"api_url must be an http(s) URL such as https://api.gong.io, got {url.geturl()!r}."
-            )
-        emails = config.get("flow_owner_emails")
-        if isinstance(emails, list):
-            if not emails:
-                errors.append(
-                    "flow_owner_emails is empty: list at least one Gong user's email, or leave "
-                    "it unset to fetch the flows of the users Gong lists."
-                )
-            bad = [e for e in emails if not isinstance(e, str) or not EMAIL.match(e.strip())]
-            if bad:
-                errors.append(f"flow_owner_emails has entries that are not emails: {bad!r}.")
-        for name in ("max_requests_per_second", "max_concurrent_requests", "request_timeout"):
-            value = config.get(name)
-            if value is not None and (isinstance(value, bool) or not value > 0):
-                errors.append(f"{name} must be a positive number, got {value!r}.")
-        for name in ("max_retries", "max_retry_wait_seconds"):
-            value = config.get(name)
-            if value is not None and (isinstance(value, bool) or value < 0):
-                errors.append(f"{name} must be zero or more, got {value!r}.")
-        return errors
-
     @cached_property
     def limiter(self) -> RateLimiter:
-        return RateLimiter(float(self.config.get("max_requests_per_second", 3)))
+        return RateLimiter(float(self.config["max_requests_per_second"]), self.stop)
 
     @cached_property
     def session(self) -> requests.Session:
-        return RateLimitedSession(self.limiter, int(self.config.get("max_concurrent_requests", 4)))
+        return RateLimitedSession(self.limiter, int(self.config["max_concurrent_requests"]))
 
     @cached_property
     def progress(self) -> RunProgress:
@@ -305,6 +294,21 @@ class TapGongFlows(Tap):
         """Run the CLI; an error a person can fix ends in one paragraph and exit 1."""
         try:
             super().invoke(*args, **kwargs)
+        except SyncCancelled as exc:
+            cls.logger.error(  # noqa: TRY400
+                "Stopped by %s: the run was cancelled. Every owner completed before it was "
+                "emitted with its STATE; the next run carries on from the last STATE.",
+                exc,
+            )
+            sys.exit(exc.exit_code)
+        except BrokenPipeError:
+            # Python's own flush of stdout at exit would fail again and print a traceback.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            cls.logger.error(  # noqa: TRY400
+                "Stopped: the target closed the tap's output. The last STATE it read lets the "
+                "next run carry on."
+            )
+            sys.exit(1)
         except GongTapError as exc:
             cls.logger.error("%s", exc)  # noqa: TRY400 - the message is the whole story
             sys.exit(1)

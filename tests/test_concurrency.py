@@ -77,6 +77,7 @@ def test_prefetcher_fetches_ahead_only_while_it_pays():
     import threading
 
     from tap_gong_flows.prefetch import OrderedPrefetcher
+    from tap_gong_flows.stopping import StopSwitch
 
     owners = [f"owner{i:02d}" for i in range(12)]
     fetched_by: dict[str, str] = {}
@@ -87,7 +88,9 @@ def test_prefetcher_fetches_ahead_only_while_it_pays():
         yield [{"id": f"{owner}-1"}]
         yield [{"id": f"{owner}-2"}]
 
-    prefetcher = OrderedPrefetcher(fetch, owners, workers=3, worth_ahead=lambda: ahead["worth"])
+    prefetcher = OrderedPrefetcher(
+        fetch, owners, workers=3, stop=StopSwitch(), worth_ahead=lambda: ahead["worth"]
+    )
     seen = []
     try:
         for index, owner in enumerate(owners):

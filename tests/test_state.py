@@ -44,15 +44,18 @@ def test_state_size_does_not_grow_with_owners(gong_factory, tmp_path):
         assert run.code == 0, run.stderr
         assert len(run.states) == owners
         sizes[owners] = max(len(json.dumps(s)) for s in run.states)
-    # the bookmark names one owner; owner0010 and owner1000 have the same length
-    assert sizes[10] == sizes[1000]
+    # the bookmark names one owner (owner0010 and owner1000 have the same length) and counts
+    # the pass's owners and records: only those counts' digits grow
+    assert sizes[1000] <= sizes[10] + 6
     assert sizes[1000] < 200
 
 
 def test_interrupted_sync_resumes_at_the_failed_owner(gong_factory, tmp_path):
     world = make_world(owners=5)
     gong = gong_factory(world, page_size=3)
-    config = tap_config(gong, max_retries=0, max_concurrent_requests=3)
+    # One owner at a time: owners 1 and 2 are complete before owner 3 fails. (Fetched ahead, a
+    # failure stops every other owner's requests at once: test_stop.py.)
+    config = tap_config(gong, max_retries=0, max_concurrent_requests=1)
     gong.add_fault(Fault(owner="owner0003@example.com", page=1, status=500, times=-1))
     first = run_tap(config, tmp_path)
     assert first.code == 1
