@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import requests
 
@@ -30,6 +31,8 @@ from tests.gong_standin import (
     make_world,
 )
 
+ROOT = Path(__file__).resolve().parents[1]
+GONG_OPENAPI = Path("/work/shared/gong-openapi.json")
 OWNER = "owner0002@example.com"
 USER_METADATA_KEYS = {
     "id", "emailAddress", "created", "active", "emailAliases", "trustedEmailAddress", "firstName",
@@ -519,3 +522,62 @@ def test_chunked_steps_request_is_read_whole(
     assert standin.requests[-1].headers.get("Transfer-Encoding") == "chunked"
     assert standin.requests[-1].flow_ids == ids
     assert get_flows(session, standin).status_code == 200  # the connection is still in step
+
+
+# The schemas the tap's rows follow
+
+
+def schema(name: str) -> dict:
+    return json.loads((ROOT / "schemas" / f"{name}.json").read_text())
+
+
+def validate(rows: list[dict], against: dict) -> None:
+    validator = jsonschema.Draft7Validator(against, format_checker=jsonschema.FormatChecker())
+    for row in rows:
+        validator.validate(row)
+
+
+def test_steps_answers_fit_the_flow_steps_and_flow_definitions_schemas(
+    session: requests.Session,
+) -> None:
+    with GongStandIn(make_world(owners=6)) as standin:
+        ids = [flow.id for flow in standin.world.flows]
+        flows = []
+        for start in range(0, len(ids), 20):
+            batch = {"flowIds": ids[start : start + 20]}
+            flows += post_steps(session, standin, batch).json()["flows"]
+    assert [flow["id"] for flow in flows] == ids
+    definitions = [{k: v for k, v in flow.items() if k != "steps"} for flow in flows]
+    steps = [{"flow_id": flow["id"], **step} for flow in flows for step in flow["steps"]]
+    validate(definitions, schema("flow_definitions"))
+    validate(steps, schema("flow_steps"))
+    assert set(schema("flow_definitions")["properties"]) == FLOW_WITH_STEPS_KEYS - {"steps"}
+    assert set(schema("flow_steps")["properties"]) == STEP_KEYS | {"flow_id"}
+    assert schema("flow_steps")["required"] == ["flow_id", "id"]
+    # every field Gong may leave out or null validates, and fields Gong adds pass through
+    for name, key in (
+        ("flow_definitions", {"id": "1"}),
+        ("flow_steps", {"flow_id": "1", "id": "2"}),
+    ):
+        nullable = set(schema(name)["properties"]) - set(key)
+        validate([{**key, **dict.fromkeys(nullable), "addedByGong": 1}], schema(name))
+    with pytest.raises(jsonschema.ValidationError):
+        validate([{"id": "2", "stepOrder": 1}], schema("flow_steps"))
+
+
+def test_users_schema_is_the_2026_user_metadata(
+    standin: GongStandIn, session: requests.Session
+) -> None:
+    users_schema = schema("users")
+    validate(session.get(f"{standin.url}/v2/users", timeout=5).json()["users"], users_schema)
+    providers = [{"provider": "zoom", "isDefault": True}, {"provider": "teams", "isDefault": False}]
+    validate([{**standin.world.users[0], "conferencingProviders": providers}], users_schema)
+    assert set(users_schema["properties"]) == USER_METADATA_KEYS | {"conferencingProviders"}
+    if not GONG_OPENAPI.exists():
+        pytest.skip(f"{GONG_OPENAPI} is not on this machine")
+    published = json.loads(GONG_OPENAPI.read_text())["components"]["schemas"]
+    assert set(published["UserMetadata"]["properties"]) == set(users_schema["properties"])
+    item = users_schema["properties"]["conferencingProviders"]["items"]["properties"]
+    assert set(published["ConferencingProvider"]["properties"]) == set(item)
+    assert set(published["PublicApiFlowStep"]["properties"]) == STEP_KEYS
+    assert set(published["PublicApiFlowWithSteps"]["properties"]) == FLOW_WITH_STEPS_KEYS
