@@ -1,9 +1,11 @@
-"""A stand-in for Gong's public API: ``GET /v2/flows``, ``/v2/users`` and ``/v2/workspaces``.
+"""A stand-in for Gong's public API: ``GET /v2/flows``, ``/v2/users``, ``/v2/workspaces`` and
+``POST /v2/flows/steps``.
 
 Standard library only. Tests and the README demo use it; the tap never imports it. It keeps a
-``World`` of flows and users, answers with Gong's JSON shapes, checks Basic and Bearer auth, pages
-with opaque cursors, enforces a per-second rate limit and a daily quota, and injects ``Fault``s
-(error statuses, dropped connections, truncated or malformed bodies, slow answers, cursor cycles).
+``World`` of flows (with their steps) and users, answers with Gong's JSON shapes, checks Basic and
+Bearer auth, pages with opaque cursors, enforces a per-second rate limit and a daily quota, and
+injects ``Fault``s (error statuses, dropped connections, truncated, malformed, empty or trickled
+bodies, slow answers, cursor cycles).
 
     python -m tests.gong_standin --port 8765 --page-size 2
 """
@@ -14,6 +16,7 @@ import argparse
 import base64
 import binascii
 import contextlib
+import itertools
 import json
 import random
 import signal
@@ -32,9 +35,22 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 FLOWS = "/v2/flows"
+STEPS = "/v2/flows/steps"
 USERS = "/v2/users"
 WORKSPACES = "/v2/workspaces"
-SCOPES = {FLOWS: "api:flows:read", USERS: "api:users:read", WORKSPACES: "api:workspaces:read"}
+SCOPES = {
+    FLOWS: "api:flows:read",
+    STEPS: "api:flows:read",
+    USERS: "api:users:read",
+    WORKSPACES: "api:workspaces:read",
+}
+METHODS = {FLOWS: "GET", STEPS: "POST", USERS: "GET", WORKSPACES: "GET"}
+MAX_FLOW_IDS = 20  # per POST /v2/flows/steps
+STEP_ACTIONS = (
+    "SEND_EMAIL", "AUTO_SEND_EMAIL", "CALL", "LINKEDIN_CONNECT", "LINKEDIN_MESSAGE", "CUSTOM",
+)  # fmt: skip
+# In the body of every flow's first step, so end-to-end tests can check text byte for byte.
+GREETING_HTML = "<p>Grüße, 東京 — “quotes” &amp; emoji 🚀</p>"
 ERROR_MESSAGES = {
     400: "Malformed request",
     401: "Unauthorized: invalid credentials",
@@ -58,6 +74,8 @@ class Flow:
     owner: str | None = None
     shared_with: list[str] = field(default_factory=list)
     workspace_id: str = "ws-1"
+    description: str | None = None
+    steps: list[dict[str, Any]] = field(default_factory=list)  # Gong's PublicApiFlowStep shape
 
     def visibility_for(self, owner_email: str) -> str | None:
         """The visibility this flow has in ``owner_email``'s list, or None if it is not there."""
@@ -78,6 +96,36 @@ class World:
     users: list[dict[str, Any]]
     workspaces: list[dict[str, Any]]
     rejected_owners: dict[str, tuple[int, str]] = field(default_factory=dict)
+    vanished: set[str] = field(default_factory=set)  # flow ids still listed, but 404 on steps
+
+    def vanish(self, flow_id: str) -> None:
+        """Make a flow deleted as far as ``/v2/flows/steps`` knows, while the lists still show it.
+
+        That is the race between listing flows and fetching their steps; to drop a flow from
+        the lists too, remove it from ``flows``.
+        """
+        self.vanished.add(flow_id)
+
+    def flow_with_steps(self, flow_id: str) -> dict[str, Any] | None:
+        """Gong's ``PublicApiFlowWithSteps`` for one flow, or None if it is unknown or vanished.
+
+        ``visibility`` is not relative to anyone here: Company, or Personal for an owned flow.
+        """
+        if flow_id in self.vanished:
+            return None
+        flow = next((f for f in self.flows if f.id == flow_id), None)
+        if flow is None:
+            return None
+        return {
+            "id": flow.id,
+            "name": flow.name,
+            "folderId": flow.folder_id,
+            "visibility": "Company" if flow.owner is None else "Personal",
+            "creationDate": flow.creation_date,
+            "exclusive": flow.exclusive,
+            "description": flow.description,
+            "steps": [dict(step) for step in flow.steps],
+        }
 
     def flows_for(self, owner_email: str, workspace_id: str | None) -> list[dict[str, Any]]:
         """Gong's answer for one owner: Company, own (Personal) and Shared flows, ordered by id."""
@@ -149,6 +197,39 @@ def _user(
     }
 
 
+EMAIL_ACTIONS = ("SEND_EMAIL", "AUTO_SEND_EMAIL")
+
+
+def _flow_steps(rng: random.Random, used: set[str], flow_name: str, k: int) -> list[dict[str, Any]]:
+    """1 to 4 steps for the k-th flow: an email with ``GREETING_HTML``, then varied actions.
+
+    Steps that are not emails have no subject (null), as a call or LinkedIn step has none.
+    """
+    subject = f"Grüße from {flow_name}"
+    texts: dict[str, tuple[str | None, str]] = {
+        "CALL": (None, f"Call script: ask how {flow_name} is going.\nLeave a voicemail."),
+        "LINKEDIN_CONNECT": (None, ""),
+        "LINKEDIN_MESSAGE": (None, "Thanks for connecting — happy to share notes."),
+        "CUSTOM": ("Research the account", "Check the CRM for open opportunities."),
+    }
+    steps = [(EMAIL_ACTIONS[k % 2], subject, f"<p>Hi there,</p>\n{GREETING_HTML}")]
+    for order in range(2, k % 4 + 2):
+        action = STEP_ACTIONS[(k + order) % len(STEP_ACTIONS)]
+        follow_up = (f"Re: {subject}", f"<p>Following up on step {order - 1}.</p>")
+        steps.append((action, *(follow_up if action in EMAIL_ACTIONS else texts[action])))
+    return [
+        {
+            "id": _unique_id(rng, used, 19),
+            "stepOrder": order,
+            "action": action,
+            "subject": step_subject,
+            "body": body,
+            "isReply": order > 1 and action in EMAIL_ACTIONS,
+        }
+        for order, (action, step_subject, body) in enumerate(steps, start=1)
+    ]
+
+
 def make_world(  # noqa: PLR0917 - the agreed signature
     owners: int = 3,
     company_flows: int = 5,
@@ -162,7 +243,8 @@ def make_world(  # noqa: PLR0917 - the agreed signature
     """A deterministic synthetic world; owner i (from 1) is ``owner{i:04d}@example.com``.
 
     Shared flows of owner i are shared with owner i+1 (wrapping). Users: one active user per
-    owner, then inactive users, then users without an email address.
+    owner, then inactive users, then users without an email address. The k-th flow (from 0) has
+    ``k % 4 + 1`` steps, the first an email whose body holds ``GREETING_HTML``.
     """
     rng = random.Random(seed)
     used: set[str] = set()
@@ -199,6 +281,11 @@ def make_world(  # noqa: PLR0917 - the agreed signature
     for i in range(1, inactive_users + 1):
         users.append(_user(rng, used, f"inactive{i:04d}@example.com", False, manager_id))
     users += [_user(rng, used, None, True, manager_id) for _ in range(users_without_email)]
+    # Steps draw from their own generator, so flows and users are what they were before steps.
+    step_rng = random.Random(f"{seed}-steps")
+    for k, each in enumerate(flows):
+        each.steps = _flow_steps(step_rng, used, each.name, k)
+        each.description = f"{each.name}: {len(each.steps)} step(s), “synthetic”"
     spaces = [
         {"id": ws, "name": f"Workspace {ws[3:]}", "description": f"Synthetic workspace {ws}"}
         for ws in workspace_ids
@@ -219,9 +306,19 @@ class RecordedRequest:
     owner: str | None = None
     page: int = 0
     request_id: str = ""
+    body: bytes = b""
+    body_json: Any = None  # the body parsed as JSON; None when it is empty or not JSON
+
+    @property
+    def flow_ids(self) -> list[Any]:
+        """The ``flowIds`` of a steps request as sent, or [] if the body holds no such list."""
+        ids = self.body_json.get("flowIds") if isinstance(self.body_json, dict) else None
+        return ids if isinstance(ids, list) else []
 
 
-FAULT_KINDS = ("status", "reset", "truncate", "badjson", "slow", "cycle", "shape")
+FAULT_KINDS = (
+    "status", "reset", "truncate", "badjson", "slow", "cycle", "shape", "empty", "trickle",
+)  # fmt: skip
 
 
 @dataclass
@@ -232,7 +329,14 @@ class Fault:
     "reset" drops the connection without an answer; "truncate" sends a 200 whose body is shorter
     than its Content-Length; "badjson" sends a 200 JSON that is not JSON; "slow" answers normally
     after ``delay`` seconds; "cycle" answers normally but with the cursor of page ``cycle_to``;
-    "shape" sends a 200 with ``body`` (default: no ``flows``/``users`` list).
+    "shape" sends a 200 with ``body`` (default: no ``flows``/``users`` list); "empty" sends a 200
+    with an empty list (``flows``/``users``/``workspaces``) and, on a paged list, the true
+    ``totalRecords``, ``currentPageSize`` 0 and a never-before-seen cursor that the stand-in
+    accepts (for the next page), so a client that follows cursors never stops while the fault
+    lasts; "trickle" answers normally, but writes the body ``chunk`` bytes at a time with
+    ``delay`` seconds between writes, so each read is quick while the whole answer is slow.
+
+    ``flow_id`` narrows a fault to ``POST /v2/flows/steps`` calls whose ``flowIds`` hold it.
     """
 
     path: str = FLOWS
@@ -245,10 +349,14 @@ class Fault:
     times: int = 1  # -1 = forever
     delay: float = 0.0
     cycle_to: int = 0
+    chunk: int = 1  # bytes per write, for "trickle"
+    flow_id: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {self.kind!r}; expected one of {FAULT_KINDS}")
+        if self.chunk < 1:
+            raise ValueError("chunk must be at least 1")
 
     def matches(self, request: RecordedRequest) -> bool:
         return (
@@ -256,12 +364,23 @@ class Fault:
             and self.path == request.path
             and (self.owner is None or self.owner.lower() == (request.owner or "").lower())
             and (self.page is None or self.page == request.page)
+            and (self.flow_id is None or self.flow_id in request.flow_ids)
         )
 
 
-def cursor_token(path: str, owner: str | None, workspace_id: str | None, page: int) -> str:
-    """The opaque cursor that leads to ``page`` of one owner's (and workspace's) list."""
-    raw = json.dumps([path, (owner or "").lower(), workspace_id or "", page])
+# Numbers that make each "empty" fault's cursor one no client has seen, within this process.
+_FRESH_CURSORS = itertools.count(1)
+
+
+def cursor_token(
+    path: str, owner: str | None, workspace_id: str | None, page: int, nonce: str = ""
+) -> str:
+    """The opaque cursor that leads to ``page`` of one owner's (and workspace's) list.
+
+    A ``nonce`` makes a distinct cursor for the same page; without one, tokens are as they were.
+    """
+    fields: list[Any] = [path, (owner or "").lower(), workspace_id or "", page]
+    raw = json.dumps([*fields, nonce] if nonce else fields)
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
@@ -270,7 +389,7 @@ def _decode_cursor(token: str) -> tuple[str, str, str, int] | None:
         value = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
     except (ValueError, binascii.Error):
         return None
-    if not (isinstance(value, list) and len(value) == 4 and isinstance(value[3], int)):
+    if not (isinstance(value, list) and len(value) in {4, 5} and isinstance(value[3], int)):
         return None
     if value[3] < 0:
         return None
@@ -282,12 +401,18 @@ class _Reply:
     status: int
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
-    action: str = "send"  # send | reset | truncate
-    delay: float = 0.0
+    action: str = "send"  # send | reset | truncate | trickle
+    delay: float = 0.0  # before the answer; for "trickle", between writes of the body
+    chunk: int = 1  # bytes per write, for "trickle"
 
 
-def _json(status: int, payload: Any, headers: dict[str, str] | None = None) -> _Reply:
-    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+def _json(
+    status: int, payload: Any, headers: dict[str, str] | None = None, *, ascii_only: bool = True
+) -> _Reply:
+    if isinstance(payload, bytes):
+        body = payload
+    else:
+        body = json.dumps(payload, ensure_ascii=ascii_only).encode()
     return _Reply(status, body, {"Content-Type": "application/json", **(headers or {})})
 
 
@@ -382,7 +507,7 @@ class GongStandIn:
             else:
                 self._connections.discard(connection)
 
-    def handle(self, handler: _Handler) -> None:
+    def handle(self, handler: _Handler, body: bytes = b"") -> None:
         """Record one request, decide the answer, then wait out the latency and write it."""
         split = urlsplit(handler.path)
         query = parse_qs(split.query, keep_blank_values=True)
@@ -396,6 +521,8 @@ class GongStandIn:
             headers=dict(handler.headers.items()),
             owner=params.get("flowOwnerEmail"),
             page=cursor[3] if cursor else 0,
+            body=body,
+            body_json=_parse_json(body),
         )
         with self._lock:
             self._request_counter += 1
@@ -403,8 +530,9 @@ class GongStandIn:
             self.requests.append(record)
         reply = self._reply_for(record)
         record.status = reply.status
-        if self.latency + reply.delay > 0:
-            time.sleep(self.latency + reply.delay)
+        wait = self.latency + (reply.delay if reply.action != "trickle" else 0.0)
+        if wait > 0:
+            time.sleep(wait)
         handler.write(reply)
 
     def _reply_for(self, request: RecordedRequest) -> _Reply:
@@ -424,10 +552,11 @@ class GongStandIn:
     def _fault_reply(self, request: RecordedRequest, fault: Fault) -> _Reply:
         if fault.kind == "reset":
             return _Reply(0, action="reset")
-        if fault.kind in ("truncate", "slow", "cycle"):
-            reply = self._endpoint(request, fault.cycle_to if fault.kind == "cycle" else None)
-            reply.action = "truncate" if fault.kind == "truncate" else "send"
-            reply.delay = fault.delay if fault.kind == "slow" else 0.0
+        if fault.kind in ("truncate", "slow", "cycle", "empty", "trickle"):
+            reply = self._endpoint(request, fault)
+            reply.action = fault.kind if fault.kind in ("truncate", "trickle") else "send"
+            reply.delay = fault.delay if fault.kind in ("slow", "trickle") else 0.0
+            reply.chunk = fault.chunk
             return reply
         body = fault.body
         if body is None and fault.kind == "status":
@@ -471,14 +600,24 @@ class GongStandIn:
         self._accepted += 1
         return None
 
-    def _endpoint(self, request: RecordedRequest, cycle_to: int | None = None) -> _Reply:
+    def _endpoint(self, request: RecordedRequest, fault: Fault | None = None) -> _Reply:
+        """The endpoint's answer; a "cycle" or "empty" ``fault`` bends it as its kind says."""
         if request.path not in SCOPES:
             return _error(404, request.request_id, f"No such endpoint {request.path}")
+        if request.method != METHODS[request.path]:
+            message = f"Method {request.method} is not allowed on {request.path}"
+            return _error(405, request.request_id, message)
+        empty = fault is not None and fault.kind == "empty"
+        if request.path == STEPS:
+            return self._steps(request, empty=empty)
         if request.path == WORKSPACES:
-            workspaces = self.world.workspaces
+            workspaces = [] if empty else self.world.workspaces
             return _json(200, {"requestId": request.request_id, "workspaces": workspaces})
         if request.path == USERS:
-            return self._page(request, "users", self.world.users, cycle_to=cycle_to)
+            return self._page(request, "users", self.world.users, fault=fault)
+        return self._flows(request, fault)
+
+    def _flows(self, request: RecordedRequest, fault: Fault | None) -> _Reply:
         owner = request.params.get("flowOwnerEmail")
         if not owner:
             return _error(400, request.request_id, "flowOwnerEmail is required")
@@ -487,7 +626,26 @@ class GongStandIn:
             return _error(status, request.request_id, message)
         workspace_id = request.params.get("workspaceId") or None
         flows = self.world.flows_for(owner, workspace_id)
-        return self._page(request, "flows", flows, owner, workspace_id, cycle_to=cycle_to)
+        return self._page(request, "flows", flows, owner, workspace_id, fault=fault)
+
+    def _steps(self, request: RecordedRequest, *, empty: bool) -> _Reply:
+        """``POST /v2/flows/steps``: each distinct id once, in the order asked.
+
+        Any unknown or vanished id fails the whole batch with 404. The answer goes out as raw
+        UTF-8, not ``\\u`` escapes, so a client that decodes bytes wrongly garbles the steps' text.
+        """
+        try:
+            flow_ids = _requested_flow_ids(request.body)
+        except ValueError as problem:
+            return _error(400, request.request_id, str(problem))
+        flows = []
+        for flow_id in dict.fromkeys(flow_ids):
+            flow = self.world.flow_with_steps(flow_id)
+            if flow is None:
+                return _error(404, request.request_id, "Flow not found")
+            flows.append(flow)
+        payload = {"requestId": request.request_id, "flows": [] if empty else flows}
+        return _json(200, payload, ascii_only=False)
 
     def _page(
         self,
@@ -497,9 +655,13 @@ class GongStandIn:
         owner: str | None = None,
         workspace_id: str | None = None,
         *,
-        cycle_to: int | None,
+        fault: Fault | None,
     ) -> _Reply:
-        """One page of ``items``; a cursor must come from the same endpoint, owner and workspace."""
+        """One page of ``items``; a cursor must come from the same endpoint, owner and workspace.
+
+        A "cycle" fault points the cursor back at page ``cycle_to``; an "empty" fault empties the
+        page and points a fresh cursor at the next page.
+        """
         page = 0
         if "cursor" in request.params:
             cursor = _decode_cursor(request.params["cursor"])
@@ -508,7 +670,8 @@ class GongStandIn:
                 return _error(400, request.request_id, "Invalid cursor")
             page = cursor[3]
         start, end = page * self.page_size, (page + 1) * self.page_size
-        chunk = items[start:end]
+        kind = fault.kind if fault is not None else None
+        chunk = [] if kind == "empty" else items[start:end]
         records: dict[str, Any] = {
             "totalRecords": len(items),
             "currentPageSize": len(chunk),
@@ -516,9 +679,35 @@ class GongStandIn:
         }
         if end < len(items):
             records["cursor"] = cursor_token(request.path, owner, workspace_id, page + 1)
-        if cycle_to is not None:
-            records["cursor"] = cursor_token(request.path, owner, workspace_id, cycle_to)
+        if fault is not None and kind == "cycle":
+            records["cursor"] = cursor_token(request.path, owner, workspace_id, fault.cycle_to)
+        if kind == "empty":
+            nonce = f"fresh-{next(_FRESH_CURSORS)}"
+            records["cursor"] = cursor_token(request.path, owner, workspace_id, page + 1, nonce)
         return _json(200, {"requestId": request.request_id, "records": records, key: chunk})
+
+
+def _parse_json(body: bytes) -> Any:
+    try:
+        return json.loads(body) if body else None
+    except ValueError:  # not JSON, or not UTF-8
+        return None
+
+
+def _requested_flow_ids(body: bytes) -> list[str]:
+    """The ``flowIds`` of a steps request; ValueError, with Gong's kind of message, if malformed."""
+    try:
+        value = json.loads(body)
+    except ValueError:
+        raise ValueError("Malformed request: the body is not JSON") from None
+    flow_ids = value.get("flowIds") if isinstance(value, dict) else None
+    if not isinstance(flow_ids, list) or not all(isinstance(i, str) for i in flow_ids):
+        raise ValueError("Malformed request: flowIds must be a list of flow id strings")
+    if not flow_ids:
+        raise ValueError("Malformed request: flowIds must not be empty")
+    if len(flow_ids) > MAX_FLOW_IDS:
+        raise ValueError(f"Malformed request: at most {MAX_FLOW_IDS} flowIds a request")
+    return flow_ids
 
 
 class _Server(ThreadingHTTPServer):
@@ -544,10 +733,26 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.standin._track(self.connection, alive=True)
 
     def do_GET(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
-        self.server.standin.handle(self)
+        self.server.standin.handle(self, self._read_body())
+
+    def do_POST(self) -> None:
+        self.server.standin.handle(self, self._read_body())
+
+    def _read_body(self) -> bytes:
+        if "chunked" not in (self.headers.get("Transfer-Encoding") or "").lower():
+            length = int(self.headers.get("Content-Length") or 0)
+            return self.rfile.read(length) if length else b""
+        parts = []
+        try:
+            while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
+                parts.append(self.rfile.read(size))
+                self.rfile.readline()
+        except ValueError:  # a broken chunk header: answer what we have, then hang up
+            self.close_connection = True
+            return b"".join(parts)
+        while self.rfile.readline() not in {b"\r\n", b"\n", b""}:  # trailers
+            pass
+        return b"".join(parts)
 
     def write(self, reply: _Reply) -> None:
         if reply.action == "reset":
@@ -559,9 +764,21 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
+        if reply.action == "trickle":
+            self._trickle(body, reply.delay, reply.chunk)
+            return
         if reply.action == "truncate":  # promise the whole body, send half of it, hang up
             body, self.close_connection = body[: len(body) // 2], True
         self.wfile.write(body)
+
+    def _trickle(self, body: bytes, delay: float, chunk: int) -> None:
+        try:
+            for start in range(0, len(body), chunk):
+                if start:
+                    time.sleep(delay)
+                self.wfile.write(body[start : start + chunk])
+        except OSError:  # the client hung up mid-body (or the stand-in stopped): stop writing
+            self.close_connection = True
 
     def finish(self) -> None:
         self.server.standin._track(self.connection, alive=False)

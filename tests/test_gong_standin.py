@@ -2,20 +2,37 @@
 
 from __future__ import annotations
 
+import json
+import math
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import requests
 
-from tests.gong_standin import Fault, GongStandIn, make_world
+from tests.gong_standin import (
+    FLOWS,
+    GREETING_HTML,
+    STEP_ACTIONS,
+    STEPS,
+    USERS,
+    Fault,
+    GongStandIn,
+    cursor_token,
+    make_world,
+)
 
+ROOT = Path(__file__).resolve().parents[1]
+GONG_OPENAPI = Path("/work/shared/gong-openapi.json")
 OWNER = "owner0002@example.com"
 USER_METADATA_KEYS = {
     "id", "emailAddress", "created", "active", "emailAliases", "trustedEmailAddress", "firstName",
@@ -23,6 +40,11 @@ USER_METADATA_KEYS = {
     "managerId", "meetingConsentPageUrl", "spokenLanguages",
 }  # fmt: skip
 FLOW_KEYS = {"id", "name", "folderId", "folderName", "visibility", "creationDate", "exclusive"}
+# Gong's PublicApiFlowWithSteps and PublicApiFlowStep (gong-openapi.json, 2026 edition)
+FLOW_WITH_STEPS_KEYS = {
+    "id", "name", "folderId", "visibility", "creationDate", "exclusive", "description", "steps",
+}  # fmt: skip
+STEP_KEYS = {"id", "stepOrder", "action", "subject", "body", "isReply"}
 
 
 @pytest.fixture
@@ -232,3 +254,330 @@ def test_command_line_serves_until_sigterm(tmp_path: Path) -> None:
             process.communicate()
     assert process.returncode == 0
     assert stderr == ""
+
+
+# Faults a tap must survive
+
+
+def test_empty_fault_answers_a_fresh_cursor_every_time(
+    standin: GongStandIn, session: requests.Session
+) -> None:
+    fault = Fault(kind="empty", times=-1)
+    standin.add_fault(fault)
+    total = len(standin.world.flows_for(OWNER, None))
+    ordinary = {cursor_token(FLOWS, OWNER, None, page) for page in range(10)}
+    seen: set[str] = set()
+    cursor = None
+    for page in range(6):  # a client that follows cursors would never stop
+        answer = get_flows(session, standin, **({"cursor": cursor} if cursor else {})).json()
+        cursor = answer["records"].pop("cursor")
+        assert answer["flows"] == []
+        assert answer["records"] == {
+            "totalRecords": total,
+            "currentPageSize": 0,
+            "currentPageNumber": page,
+        }
+        assert cursor not in seen | ordinary
+        seen.add(cursor)
+    assert [(r.status, r.page) for r in standin.requests] == [(200, p) for p in range(6)]
+    wrong_owner = get_flows(session, standin, "owner0001@example.com", cursor=cursor)
+    assert wrong_owner.json()["errors"] == ["Invalid cursor"]  # still bound to its owner
+
+    fault.times = 0  # Gong recovers: the last fresh cursor is an ordinary one for page 6
+    after = get_flows(session, standin, cursor=cursor).json()
+    assert (after["flows"], after["records"]["currentPageNumber"]) == ([], 6)
+    assert "cursor" not in after["records"]
+
+
+def test_empty_fault_on_users_then_the_fresh_cursor_leads_on(
+    standin: GongStandIn, session: requests.Session
+) -> None:
+    standin.add_fault(Fault(path=USERS, kind="empty"))
+    empty = session.get(f"{standin.url}/v2/users", timeout=5).json()
+    assert empty["users"] == []
+    assert empty["records"]["totalRecords"] == len(standin.world.users)
+    assert empty["records"]["currentPageSize"] == 0
+    cursor = empty["records"]["cursor"]
+    assert cursor != cursor_token(USERS, None, None, 1)
+    following = session.get(f"{standin.url}/v2/users", params={"cursor": cursor}, timeout=5)
+    assert following.json()["users"] == standin.world.users[2:3]  # page 1, as a real cursor
+    assert get_flows(session, standin).json()["flows"]  # the fault was for /v2/users only
+
+
+def test_trickle_fault_keeps_each_read_quick_but_the_answer_slow(
+    standin: GongStandIn, session: requests.Session
+) -> None:
+    expected = get_flows(session, standin).json()
+    standin.add_fault(Fault(kind="trickle", delay=0.1, chunk=32))
+    started = time.monotonic()
+    slow = session.get(
+        f"{standin.url}/v2/flows", params={"flowOwnerEmail": OWNER}, timeout=(2, 0.5)
+    )
+    elapsed = time.monotonic() - started
+
+    writes = math.ceil(len(slow.content) / 32)
+    assert elapsed >= 0.1 * (writes - 1) > 0.5  # slower in all than the read timeout
+    assert {**slow.json(), "requestId": ""} == {**expected, "requestId": ""}
+    assert standin.requests[-1].status == 200
+    assert get_flows(session, standin).ok  # one use, as usual
+
+
+def test_trickle_stops_writing_when_the_client_hangs_up(standin: GongStandIn) -> None:
+    standin.add_fault(Fault(kind="trickle", delay=0.05))  # 1 byte every 50 ms: ~25 s a page
+    before = set(threading.enumerate())
+    credentials = requests.auth._basic_auth_str("test-key", "test-secret")
+    request = (
+        f"GET /v2/flows?flowOwnerEmail={OWNER} HTTP/1.1\r\nHost: gong\r\n"
+        f"Authorization: {credentials}\r\n\r\n"
+    )
+    host, port = standin.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as client:
+        client.sendall(request.encode())
+        received = b""
+        while b"\r\n\r\n" not in received or received.endswith(b"\r\n\r\n"):
+            piece = client.recv(1024)  # the headers, then the body's first byte or so
+            assert piece, f"the stand-in hung up first: {received!r}"
+            received += piece
+    assert received.startswith(b"HTTP/1.1 200")
+    serving = set(threading.enumerate()) - before
+    assert serving  # the handler thread writing the body
+    deadline = time.monotonic() + 3
+    while any(thread.is_alive() for thread in serving) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(thread.is_alive() for thread in serving), "a handler is still trickling"
+
+
+def test_status_and_shape_faults_send_what_a_tap_must_survive(
+    standin: GongStandIn, session: requests.Session
+) -> None:
+    standin.add_fault(Fault(status=503, headers={"Retry-After": "3"}))
+    odd_ids = [{"id": [1, 2]}, {"id": 42}, {"id": 0}, {"id": False}]
+    records = {"totalRecords": 4, "currentPageSize": 4, "currentPageNumber": 0}
+    odd = {"requestId": "odd", "records": records, "flows": odd_ids}
+    standin.add_fault(Fault(kind="shape", body=odd))
+    object_cursor = {"requestId": "oc", "records": {"cursor": {"page": 2}}, "flows": []}
+    standin.add_fault(Fault(kind="shape", body=object_cursor))
+
+    unavailable = get_flows(session, standin)
+    assert unavailable.status_code == 503
+    assert unavailable.headers["Retry-After"] == "3"
+    assert unavailable.json()["errors"] == ["Service Unavailable"]
+    shaped = get_flows(session, standin)
+    assert shaped.status_code == 200
+    assert [flow["id"] for flow in shaped.json()["flows"]] == [[1, 2], 42, 0, False]
+    assert get_flows(session, standin).json()["records"]["cursor"] == {"page": 2}
+    assert get_flows(session, standin).json()["flows"]  # all three used up
+
+
+# POST /v2/flows/steps
+
+
+def post_steps(
+    http: requests.Session, standin: GongStandIn, body: Any, **kwargs: Any
+) -> requests.Response:
+    """POST a steps request; bytes go as they are, anything else as JSON."""
+    url = f"{standin.url}/v2/flows/steps"
+    if isinstance(body, bytes):
+        headers = {"Content-Type": "application/json"}
+        return http.post(url, data=body, headers=headers, timeout=5, **kwargs)
+    return http.post(url, json=body, timeout=5, **kwargs)
+
+
+def test_steps_answers_each_flow_asked_for_with_its_steps(
+    standin: GongStandIn, session: requests.Session
+) -> None:
+    world = standin.world
+    company, personal = world.flows[1].id, world.flows[5].id
+    assert (world.flows[1].owner, world.flows[5].owner) == (None, "owner0001@example.com")
+    response = post_steps(session, standin, {"flowIds": [personal, company, personal]})
+
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert set(answer) == {"requestId", "flows"}
+    assert answer["requestId"] == standin.requests[-1].request_id
+    assert answer["flows"] == [world.flow_with_steps(personal), world.flow_with_steps(company)]
+    assert [f["visibility"] for f in answer["flows"]] == ["Personal", "Company"]
+    for flow in answer["flows"]:
+        assert set(flow) == FLOW_WITH_STEPS_KEYS
+        assert all(set(step) == STEP_KEYS for step in flow["steps"])
+        assert [s["stepOrder"] for s in flow["steps"]] == list(range(1, len(flow["steps"]) + 1))
+    assert GREETING_HTML.encode() in response.content  # raw UTF-8 on the wire, not \u escapes
+    assert answer["flows"][0]["steps"][0]["body"].endswith(GREETING_HTML)
+    recorded = standin.requests[-1]
+    assert (recorded.method, recorded.path, recorded.status) == ("POST", STEPS, 200)
+    assert recorded.body_json == {"flowIds": [personal, company, personal]}
+    assert recorded.flow_ids == [personal, company, personal]
+
+
+def test_every_flow_has_deterministic_varied_steps() -> None:
+    world = make_world(owners=4)
+    assert [f.steps for f in world.flows] == [f.steps for f in make_world(owners=4).flows]
+    assert {len(f.steps) for f in world.flows} == {1, 2, 3, 4}
+    steps = [step for flow in world.flows for step in flow.steps]
+    assert {s["action"] for s in steps} == set(STEP_ACTIONS)
+    assert all(f.steps[0]["body"].endswith(GREETING_HTML) for f in world.flows)
+    assert len({f.description for f in world.flows}) == len(world.flows)
+    ids = [s["id"] for s in steps] + [f.id for f in world.flows] + [u["id"] for u in world.users]
+    assert len(set(ids)) == len(ids)
+    assert {s["isReply"] for s in steps} == {True, False}
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"{not json", "Malformed request: the body is not JSON"),
+        (b"", "Malformed request: the body is not JSON"),
+        (["1"], "Malformed request: flowIds must be a list of flow id strings"),
+        ({}, "Malformed request: flowIds must be a list of flow id strings"),
+        ({"flowIds": "1"}, "Malformed request: flowIds must be a list of flow id strings"),
+        ({"flowIds": [1]}, "Malformed request: flowIds must be a list of flow id strings"),
+        ({"flowIds": []}, "Malformed request: flowIds must not be empty"),
+        ({"flowIds": ["1"] * 21}, "Malformed request: at most 20 flowIds a request"),
+    ],
+)
+def test_steps_rejects_a_malformed_batch(
+    standin: GongStandIn, session: requests.Session, body: Any, message: str
+) -> None:
+    response = post_steps(session, standin, body)
+    assert response.status_code == 400
+    assert response.json() == {"requestId": standin.requests[-1].request_id, "errors": [message]}
+
+
+def test_steps_takes_twenty_ids_and_only_post(session: requests.Session) -> None:
+    with GongStandIn(make_world(owners=6)) as standin:
+        twenty = [flow.id for flow in standin.world.flows[:20]]
+        answer = post_steps(session, standin, {"flowIds": twenty}).json()
+        assert [flow["id"] for flow in answer["flows"]] == twenty
+        wrong_method = session.get(f"{standin.url}/v2/flows/steps", timeout=5)
+        assert wrong_method.status_code == 405
+        owner = {"flowOwnerEmail": OWNER}
+        posted_list = session.post(f"{standin.url}/v2/flows", params=owner, timeout=5)
+        assert posted_list.status_code == 405
+        assert posted_list.json()["errors"] == ["Method POST is not allowed on /v2/flows"]
+
+
+def test_steps_batch_with_a_vanished_or_unknown_flow_fails_whole(
+    standin: GongStandIn, session: requests.Session
+) -> None:
+    kept, gone = standin.world.flows[0].id, standin.world.flows[1].id
+    standin.world.vanish(gone)
+
+    assert gone in {flow["id"] for flow in all_pages(session, standin)}  # still listed
+    for ids in ([kept, gone], [gone], [kept, "1234567890123456789"]):
+        response = post_steps(session, standin, {"flowIds": ids})
+        assert response.status_code == 404
+        assert response.json() == {
+            "requestId": standin.requests[-1].request_id,
+            "errors": ["Flow not found"],
+        }
+    assert post_steps(session, standin, {"flowIds": [kept]}).status_code == 200
+    assert standin.world.flow_with_steps(gone) is None
+
+
+def test_steps_share_auth_scopes_and_faults(
+    standin: GongStandIn, session: requests.Session
+) -> None:
+    first, second = standin.world.flows[0].id, standin.world.flows[1].id
+    body = {"flowIds": [first]}
+    with requests.Session() as bare:
+        assert post_steps(bare, standin, body, auth=("test-key", "wrong")).status_code == 401
+        bearer = {"Authorization": "Bearer test-token"}
+        standin.token_scopes = {"api:users:read"}
+        forbidden = post_steps(bare, standin, body, headers=bearer)
+        assert forbidden.status_code == 403
+        assert forbidden.json()["errors"] == ["Missing required scope api:flows:read"]
+        standin.token_scopes = {"api:flows:read"}
+        assert post_steps(bare, standin, body, headers=bearer).status_code == 200
+
+    standin.add_fault(Fault(kind="reset"))  # for GET /v2/flows: steps are not affected
+    standin.add_fault(Fault(path=STEPS, flow_id=second, status=500, times=-1))
+    standin.add_fault(Fault(path=STEPS, kind="empty"))
+    assert post_steps(session, standin, {"flowIds": [first, second]}).status_code == 500
+    empty = post_steps(session, standin, body).json()
+    assert empty == {"requestId": standin.requests[-1].request_id, "flows": []}
+    assert post_steps(session, standin, body).json()["flows"][0]["id"] == first
+    assert post_steps(session, standin, {"flowIds": [second]}).status_code == 500
+
+
+def test_steps_count_against_the_rate_limit_and_daily_quota(session: requests.Session) -> None:
+    with GongStandIn(rate_limit=1, daily_quota=2) as standin:
+        body = {"flowIds": [standin.world.flows[0].id]}
+        assert post_steps(session, standin, body).status_code == 200
+        limited = post_steps(session, standin, body)
+        assert (limited.status_code, limited.headers["Retry-After"]) == (429, "1")
+        standin.rate_limit = None
+        assert get_flows(session, standin).status_code == 200
+        spent = post_steps(session, standin, body)
+        assert spent.json()["errors"] == ["Daily API quota exceeded"]
+
+
+def test_chunked_steps_request_is_read_whole(
+    standin: GongStandIn, session: requests.Session
+) -> None:
+    ids = [flow.id for flow in standin.world.flows[:3]]
+    payload = json.dumps({"flowIds": ids}).encode()
+    pieces = iter([payload[:10], payload[10:]])  # a generator body goes out chunked
+    response = session.post(f"{standin.url}/v2/flows/steps", data=pieces, timeout=5)
+    assert response.status_code == 200, response.text
+    assert standin.requests[-1].headers.get("Transfer-Encoding") == "chunked"
+    assert standin.requests[-1].flow_ids == ids
+    assert get_flows(session, standin).status_code == 200  # the connection is still in step
+
+
+# The schemas the tap's rows follow
+
+
+def schema(name: str) -> dict:
+    return json.loads((ROOT / "schemas" / f"{name}.json").read_text())
+
+
+def validate(rows: list[dict], against: dict) -> None:
+    validator = jsonschema.Draft7Validator(against, format_checker=jsonschema.FormatChecker())
+    for row in rows:
+        validator.validate(row)
+
+
+def test_steps_answers_fit_the_flow_steps_and_flow_definitions_schemas(
+    session: requests.Session,
+) -> None:
+    with GongStandIn(make_world(owners=6)) as standin:
+        ids = [flow.id for flow in standin.world.flows]
+        flows = []
+        for start in range(0, len(ids), 20):
+            batch = {"flowIds": ids[start : start + 20]}
+            flows += post_steps(session, standin, batch).json()["flows"]
+    assert [flow["id"] for flow in flows] == ids
+    definitions = [{k: v for k, v in flow.items() if k != "steps"} for flow in flows]
+    steps = [{"flow_id": flow["id"], **step} for flow in flows for step in flow["steps"]]
+    validate(definitions, schema("flow_definitions"))
+    validate(steps, schema("flow_steps"))
+    assert set(schema("flow_definitions")["properties"]) == FLOW_WITH_STEPS_KEYS - {"steps"}
+    assert set(schema("flow_steps")["properties"]) == STEP_KEYS | {"flow_id"}
+    assert schema("flow_steps")["required"] == ["flow_id", "id"]
+    # every field Gong may leave out or null validates, and fields Gong adds pass through
+    for name, key in (
+        ("flow_definitions", {"id": "1"}),
+        ("flow_steps", {"flow_id": "1", "id": "2"}),
+    ):
+        nullable = set(schema(name)["properties"]) - set(key)
+        validate([{**key, **dict.fromkeys(nullable), "addedByGong": 1}], schema(name))
+    with pytest.raises(jsonschema.ValidationError):
+        validate([{"id": "2", "stepOrder": 1}], schema("flow_steps"))
+
+
+def test_users_schema_is_the_2026_user_metadata(
+    standin: GongStandIn, session: requests.Session
+) -> None:
+    users_schema = schema("users")
+    validate(session.get(f"{standin.url}/v2/users", timeout=5).json()["users"], users_schema)
+    providers = [{"provider": "zoom", "isDefault": True}, {"provider": "teams", "isDefault": False}]
+    validate([{**standin.world.users[0], "conferencingProviders": providers}], users_schema)
+    assert set(users_schema["properties"]) == USER_METADATA_KEYS | {"conferencingProviders"}
+    if not GONG_OPENAPI.exists():
+        pytest.skip(f"{GONG_OPENAPI} is not on this machine")
+    published = json.loads(GONG_OPENAPI.read_text())["components"]["schemas"]
+    assert set(published["UserMetadata"]["properties"]) == set(users_schema["properties"])
+    item = users_schema["properties"]["conferencingProviders"]["items"]["properties"]
+    assert set(published["ConferencingProvider"]["properties"]) == set(item)
+    assert set(published["PublicApiFlowStep"]["properties"]) == STEP_KEYS
+    assert set(published["PublicApiFlowWithSteps"]["properties"]) == FLOW_WITH_STEPS_KEYS
