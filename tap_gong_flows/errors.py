@@ -69,22 +69,24 @@ def where(owner: str | None, page: int | None) -> str:
 class GongFatalError(FatalAPIError, GongTapError):
     """Gong answered with an error that retrying will not fix."""
 
-    def __init__(self, response: requests.Response, owner: str | None = None) -> None:
+    def __init__(
+        self, response: requests.Response, owner: str | None = None, hint: str | None = None
+    ) -> None:
         self.response = response
         self.owner = owner
         self.status = response.status_code
-        hint = HINTS.get(self.status, "")
+        hint = HINTS.get(self.status, "") if hint is None else hint
         request = response.request
         url = (request.url or "").split("?")[0] if request is not None else ""
-        super().__init__(
-            f"Gong answered {describe_response(response)} to {request.method} {url}. {hint}".strip()
-            if request is not None
-            else f"Gong answered {describe_response(response)}. {hint}".strip()
-        )
+        asked = f" {request.method} {url} with" if request is not None else ""
+        super().__init__(f"Gong answered{asked} {describe_response(response)}. {hint}".strip())
 
 
 class OwnerRejectedError(GongFatalError):
     """Gong refused one owner on its own (unknown, deactivated, no Engage licence)."""
+
+    def __init__(self, response: requests.Response, owner: str) -> None:
+        super().__init__(response, owner, hint="")
 
 
 class GongRetriableError(RetriableAPIError):

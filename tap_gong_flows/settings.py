@@ -8,6 +8,7 @@ message a person can act on when it cannot be.
 from __future__ import annotations
 
 import dataclasses
+import decimal
 import math
 import re
 import typing as t
@@ -71,6 +72,8 @@ def _number(name: str, value: object, spec: Number) -> tuple[float | int, str | 
             value = float(value.strip())
         except ValueError:
             return spec.default, problem
+    if isinstance(value, decimal.Decimal):  # the SDK reads JSON numbers with a fraction so
+        value = float(value)
     if not isinstance(value, (int, float)) or not math.isfinite(value):
         return spec.default, problem
     if spec.integer:

@@ -193,7 +193,7 @@ class FlowsStream(GongStream):
             self.logger.warning("Skipping owner %s: %s", owner, exc)
             self.gong_tap.progress.owner_finished(owner, len(seen), pages, skipped=True)
             self.owner_pass.refused += 1
-            self._first_refusal = self._first_refusal or f"{owner}: {exc}"
+            self._first_refusal = self._first_refusal or str(exc)
         except BaseException as exc:
             self.gong_tap.stop.trip(exc)  # no owner fetched ahead sends another request
             self.close()
