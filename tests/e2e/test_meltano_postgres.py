@@ -144,6 +144,27 @@ def test_without_activate_version_a_deleted_flow_stays(
     assert len(stale) == len(owners_of(gong.world))
 
 
+def test_a_run_whose_owners_are_all_refused_leaves_the_table_as_it_was(
+    gong: GongStandIn, pipeline: t.Callable[..., Pipeline]
+) -> None:
+    """Issue 10: hard delete on, and a second run in which Gong refuses every owner (a typo'd
+    list, or a token of another company) must not empty the table."""
+    flows = pipeline(
+        gong, tap={"emit_activate_version_messages": True}, target={"hard_delete": True}
+    )
+    assert flows.run().code == 0
+    before = loaded(flows.rows())
+    assert before == served(gong.world)
+    for owner in owners_of(gong.world):
+        gong.world.rejected_owners[owner] = (404, "No user found corresponding to the filters")
+
+    refused = flows.run()
+
+    assert refused.code != 0
+    assert "Gong refused every owner of this pass" in refused.stderr
+    assert loaded(flows.rows()) == before, "the table lost rows"
+
+
 def test_run_stopped_by_the_daily_quota_resumes_from_meltano_state(
     gong: GongStandIn, pipeline: t.Callable[..., Pipeline]
 ) -> None:
@@ -178,10 +199,9 @@ def test_run_stopped_by_the_daily_quota_resumes_from_meltano_state(
 
     assert resumed.code == 0, resumed.explain()
     assert sorted(set(owners_requested(gong))) == owners[2:], "owners 1 and 2 are not refetched"
-    assert flows.state()["singer_state"]["bookmarks"]["flows"] == {
-        "version": bookmark["version"],
-        "last_owner": None,
-    }
+    finished = flows.state()["singer_state"]["bookmarks"]["flows"]
+    assert (finished["version"], finished["last_owner"]) == (bookmark["version"], None)
+    assert finished["accepted"] == len(owners), "the pass counts the owners of both runs"
     rows = flows.rows()
     assert flows.key_count() == (len(rows), len(rows))
     # The rows an uninterrupted run leaves (the first test): every pair Gong serves, no other.
