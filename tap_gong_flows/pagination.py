@@ -51,17 +51,18 @@ class GongCursorPaginator(BaseAPIPaginator[str | None]):
         self._received += page_size
         self._empty_in_a_row = 0 if page_size else self._empty_in_a_row + 1
         total = records.get("totalRecords")
+        total = total if isinstance(total, int) and not isinstance(total, bool) else None
         if not cursor:
             return None
         if not isinstance(cursor, str):
             self._stop(PagingError, f"sent a cursor that is not a string ({cursor!r})", body)
-        if isinstance(total, int) and not isinstance(total, bool) and self._received >= total:
+        if total is not None and self._received >= total:
             return None  # every record Gong counted is here; a further cursor leads nowhere
         if cursor in self._seen:
             self._stop(CursorCycleError, "sent back a cursor it had already sent", body)
         if self._empty_in_a_row >= MAX_EMPTY_PAGES:
             self._stop(PagingError, f"sent {self._empty_in_a_row} empty pages in a row", body)
-        if isinstance(total, int) and self.count > max(total, 1):
+        if total is not None and self.count > max(total, 1):
             self._stop(PagingError, f"sent more pages than its {total} records fill", body)
         self._seen.add(cursor)
         return cursor

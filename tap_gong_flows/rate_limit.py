@@ -41,7 +41,9 @@ class RateLimiter:
         self.rate = rate
         self._stop = stop or StopSwitch()
         self._clock = clock
-        self.burst = max(1, math.floor(rate))
+        # A whole rate starts that many at once each second; any other, one every 1/rate s, so
+        # no second ever holds more than the rate rounded up (2.5 a second: never 4).
+        self.burst = int(rate) if rate >= 1 and rate == math.floor(rate) else 1
         self.window = self.burst / rate + WINDOW_SLACK
         self._starts: collections.deque[float] = collections.deque(maxlen=self.burst)
         self._lock = threading.Lock()

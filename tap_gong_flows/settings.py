@@ -74,7 +74,12 @@ def _number(name: str, value: object, spec: Number) -> tuple[float | int, str | 
             return spec.default, problem
     if isinstance(value, decimal.Decimal):  # the SDK reads JSON numbers with a fraction so
         value = float(value)
-    if not isinstance(value, (int, float)) or not math.isfinite(value):
+    if not isinstance(value, (int, float)):
+        return spec.default, problem
+    try:
+        if not math.isfinite(value):
+            return spec.default, problem
+    except OverflowError:  # an integer of hundreds of digits
         return spec.default, problem
     if spec.integer:
         if value != int(value):
@@ -109,8 +114,10 @@ def api_url_problem(url: str) -> str | None:
         return f"{expected}; got {url!r}."
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return f"{expected}; got {url!r}."
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
+    if parts.path not in ("", "/"):
         return f"{expected}; got {url!r}, which has the path {parts.path!r}."
+    if parts.query or parts.fragment:
+        return f"{expected}; got {url!r}, which has a query or fragment."
     return None
 
 
@@ -128,6 +135,8 @@ def typed_config(config: t.Mapping[str, t.Any]) -> tuple[dict[str, t.Any], list[
         if problem:
             errors.append(problem)
     url = config.get("api_url")
+    if url is not None and not isinstance(url, str):
+        errors.append(f"api_url must be a URL such as https://api.gong.io, got {url!r}.")
     typed["api_url"] = url if isinstance(url, str) and url.strip() else DEFAULT_API_URL
     problem = api_url_problem(str(typed["api_url"]).strip())
     if problem:

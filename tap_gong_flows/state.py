@@ -80,7 +80,7 @@ class OwnerPass:
             return f"Gong accepted {self.accepted} owners but listed no flow for any of them"
         if not self.accepted:
             return "Gong accepted no owner" if asked else "there was no owner to fetch"
-        if not company_only and self.refused > max_refused_share * asked:
+        if not company_only and self.refused / asked > max_refused_share:
             return (
                 f"Gong refused {self.refused} of {asked} owners, more than "
                 f"max_refused_owner_share ({max_refused_share:g})"

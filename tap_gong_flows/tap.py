@@ -160,7 +160,7 @@ class TapGongFlows(Tap):
             th.NumberType,
             default=0.5,
             title="Max refused owner share",
-            description="With emit_activate_version_messages: a pass in which Gong refused a "
+            description="With emit_activate_version_messages, a pass in which Gong refused a "
             "larger share of the owners (0 to 1) emits its flows and STATE but no "
             "ACTIVATE_VERSION, so a target deletes nothing. A pass in which Gong accepted no "
             "owner fails.",

@@ -194,6 +194,7 @@ def _user(
         "managerId": manager_id,
         "meetingConsentPageUrl": f"https://join.gong.io/example/{local}?tkn={user_id}",
         "spokenLanguages": [{"language": "en-US", "primary": True}],
+        "conferencingProviders": [{"provider": "zoom", "isDefault": True}],
     }
 
 

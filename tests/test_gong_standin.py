@@ -37,7 +37,7 @@ OWNER = "owner0002@example.com"
 USER_METADATA_KEYS = {
     "id", "emailAddress", "created", "active", "emailAliases", "trustedEmailAddress", "firstName",
     "lastName", "title", "phoneNumber", "extension", "personalMeetingUrls", "settings",
-    "managerId", "meetingConsentPageUrl", "spokenLanguages",
+    "managerId", "meetingConsentPageUrl", "spokenLanguages", "conferencingProviders",
 }  # fmt: skip
 FLOW_KEYS = {"id", "name", "folderId", "folderName", "visibility", "creationDate", "exclusive"}
 # Gong's PublicApiFlowWithSteps and PublicApiFlowStep (gong-openapi.json, 2026 edition)

@@ -100,8 +100,8 @@ def test_fatal_error_names_method_and_url_without_query() -> None:
     error = GongFatalError(answer, owner="a@b.com")
     text = str(error)
     assert text.startswith(
-        "Gong answered HTTP 403 Forbidden (requestId req-9): Insufficient scope to GET "
-        "https://api.gong.io/v2/flows."
+        "Gong answered GET https://api.gong.io/v2/flows with HTTP 403 Forbidden (requestId "
+        "req-9): Insufficient scope."
     )
     assert "api:flows:read" in text  # the hint for 403
     assert "?" not in text
@@ -116,7 +116,7 @@ def test_fatal_error_names_method_and_url_without_query() -> None:
 def test_fatal_error_for_a_post() -> None:
     answer = response(400, {}, url="https://api.gong.io/v2/flows/steps", method="POST")
     text = str(GongFatalError(answer))
-    assert "to POST https://api.gong.io/v2/flows/steps." in text
+    assert "Gong answered POST https://api.gong.io/v2/flows/steps with HTTP 400" in text
     assert "malformed" in text
 
 
@@ -140,7 +140,7 @@ def test_owner_rejected_is_a_fatal_error() -> None:
 def test_where_prefix() -> None:
     error = GongFatalError(response(400, {}, url="https://h/v2/flows"))
     error.where = "owner a@b.com, page 2"
-    assert str(error).startswith("owner a@b.com, page 2: Gong answered HTTP 400")
+    assert str(error).startswith("owner a@b.com, page 2: Gong answered GET https://h/v2/flows with")
     assert str(error).count("owner a@b.com, page 2") == 1
     already = GongTapError("owner a@b.com, page 2: boom")
     already.where = "owner a@b.com, page 2"

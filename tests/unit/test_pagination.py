@@ -116,16 +116,7 @@ def test_total_zero_with_a_cursor_finishes() -> None:
         "4",
         4.0,
         None,
-        pytest.param(
-            True,
-            marks=pytest.mark.xfail(
-                strict=True,
-                raises=PagingError,
-                reason="get_next excludes a bool totalRecords from the 'all records are here' "
-                "check but not from the 'more pages than records' check, so totalRecords: true "
-                "counts as 1 and stops the sync on page 2 ('more pages than its True records')",
-            ),
-        ),
+        True,
     ],
 )
 def test_a_total_that_is_not_an_integer_is_not_trusted(total: object) -> None:

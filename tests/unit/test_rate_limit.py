@@ -75,21 +75,8 @@ def test_half_a_request_a_second_is_one_every_two_seconds() -> None:
         0.5,
         1.2,
         1.5,
-        pytest.param(
-            2.5,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="a rate above 1 that is not whole starts floor(rate) at once every "
-                "floor(rate)/rate s: at 2.5/s, 4 requests start within 0.825 s, more than "
-                "Gong's 3/s that a user choosing 2.5 wants to stay under",
-            ),
-        ),
-        pytest.param(
-            3.5,
-            marks=pytest.mark.xfail(
-                strict=True, reason="at 3.5/s, 6 requests start within 0.882 s (see 2.5)"
-            ),
-        ),
+        2.5,
+        3.5,
     ],
 )
 def test_no_more_than_the_rate_rounded_up_start_in_any_second(rate: float) -> None:

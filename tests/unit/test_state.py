@@ -209,12 +209,6 @@ def test_company_only_ignores_the_refused_share(accepted: int, refused: int) -> 
     assert distrust(accepted, refused, 10, 0.0) != ""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="distrust compares refused > share * asked in floating point: 0.57 * 100 is "
-    "56.99999999999999, so 57 refused of 100 (exactly the limit) is distrusted as 'more than "
-    "max_refused_owner_share (0.57)'",
-)
 @pytest.mark.parametrize("share", [0.29, 0.57, 0.58])
 def test_refused_share_exactly_at_a_decimal_limit_is_trusted(share: float) -> None:
     refused = round(share * 100)
