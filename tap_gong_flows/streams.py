@@ -194,6 +194,9 @@ class FlowsStream(GongStream):
             self.gong_tap.progress.owner_finished(owner, len(seen), pages, skipped=True)
             self.owner_pass.refused += 1
             self._first_refusal = self._first_refusal or str(exc)
+        except GeneratorExit:  # the SDK stopped reading early: not a failure of the run
+            self.close()
+            raise
         except BaseException as exc:
             self.gong_tap.stop.trip(exc)  # no owner fetched ahead sends another request
             self.close()
