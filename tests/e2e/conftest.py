@@ -338,6 +338,17 @@ class Pipeline:
 
 
 SCHEMA_NUMBERS = itertools.count(1)
+HERE = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test in this folder `e2e`, so `-m "not e2e"` is the quick loop.
+
+    Pytest calls this hook with the whole session's items, not only this folder's.
+    """
+    for item in items:
+        if item.path.resolve().is_relative_to(HERE):
+            item.add_marker(pytest.mark.e2e)
 
 
 @pytest.fixture
