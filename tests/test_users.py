@@ -15,9 +15,10 @@ from tests.gong_standin import Fault, make_world
 USERS_SCHEMA = json.loads((ROOT / "schemas" / "users.json").read_text())
 WORKSPACES_SCHEMA = json.loads((ROOT / "schemas" / "workspaces.json").read_text())
 # Gong's published UserMetadata, WorkspaceMetadata and what they refer to, copied verbatim from
-# its OpenAPI description (gong-openapi.json, 555 KB, not in the repo).
+# its OpenAPI description (gong-openapi.json, not in the repo; the project's shared folder beside
+# the repository holds it).
 EXCERPT = json.loads((Path(__file__).parent / "gong_openapi_excerpt.json").read_text())
-GONG_OPENAPI = Path("/work/shared/gong-openapi.json")
+GONG_OPENAPI = ROOT.parent / "shared" / "gong-openapi.json"
 
 
 def discovered_config(gong, **overrides):
