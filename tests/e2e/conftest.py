@@ -228,13 +228,20 @@ class MeltanoProject:
     base_env: dict[str, str]
 
     def run(
-        self, *args: str, env: t.Mapping[str, str] | None = None, timeout: float = 300
+        self,
+        *args: str,
+        env: t.Mapping[str, str] | None = None,
+        timeout: float = 300,
+        cwd: Path = ROOT,
+        answer: str | None = None,
     ) -> MeltanoRun:
+        """Run meltano in the project at cwd; answer is what a user types at its prompts."""
         begin = time.monotonic()
         done = subprocess.run(
             [str(Path(sys.executable).parent / "meltano"), *args],
-            cwd=ROOT,
+            cwd=cwd,
             env={**self.base_env, **(env or {})},
+            input=answer,
             capture_output=True,
             text=True,
             timeout=timeout,
