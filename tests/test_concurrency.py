@@ -49,6 +49,7 @@ def runs(gong_factory, tmp_path):
     return run_both
 
 
+@pytest.mark.slow
 def test_concurrency_changes_no_record_and_no_state(runs):
     results = runs()
     assert results[1].code == results[4].code == 0
@@ -59,6 +60,7 @@ def test_concurrency_changes_no_record_and_no_state(runs):
     assert "owner0009@example.com" not in {r["flow_owner_email"] for r in records}
 
 
+@pytest.mark.slow
 def test_concurrency_keeps_the_interruption_and_the_resume(runs):
     results = runs(permanent="owner0008@example.com")
     assert results[1].code == results[4].code == 1

@@ -34,6 +34,7 @@ def windows_over(times: list[float], limit: int, window: float = 1.0) -> list[fl
 JITTER = 0.1
 
 
+@pytest.mark.slow
 def test_rate_limiter_keeps_a_normal_sync_free_of_429s(gong_factory, tmp_path):
     world = make_world(owners=12)
     gong = gong_factory(world, page_size=4, rate_limit=3, rate_window=1.0 - JITTER)
@@ -45,6 +46,7 @@ def test_rate_limiter_keeps_a_normal_sync_free_of_429s(gong_factory, tmp_path):
     assert_complete_and_unique(run, world, config["flow_owner_emails"])
 
 
+@pytest.mark.slow
 def test_configured_rate_is_never_exceeded(gong_factory, tmp_path):
     gong = gong_factory(make_world(owners=8), page_size=4)
     run = run_tap(tap_config(gong, max_requests_per_second=2), tmp_path)

@@ -8,6 +8,7 @@ fails here.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import typing as t
@@ -165,3 +166,13 @@ def test_meltano_yml_extractor_has_every_setting_of_the_tap(
     assert set(meltano_extractor["capabilities"]) <= set(about["capabilities"])
     assert meltano_extractor["executable"] == hub["executable"]
     assert meltano_extractor["namespace"] == hub["namespace"]
+
+
+def test_claimed_python_versions_are_the_ones_ci_tests(hub: dict[str, t.Any]) -> None:
+    ci = (ROOT / ".ci" / "run").read_text()
+    main = re.search(r"^MAIN_PYTHON=(\S+)", ci, re.MULTILINE)
+    quick = re.search(r"^QUICK_PYTHONS=(\S+|\"[^\"]*\")", ci, re.MULTILINE)
+    assert main, ".ci/run no longer names MAIN_PYTHON"
+    assert quick, ".ci/run no longer names QUICK_PYTHONS"
+    tested = {main.group(1), *quick.group(1).strip('"').split()}
+    assert set(hub["supported_python_versions"]) == tested

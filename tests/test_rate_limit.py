@@ -28,6 +28,7 @@ def departures(limiter: RateLimiter, threads: int, each: int) -> list[float]:
     return sorted(times)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("rate", "burst", "window"), [(3, 3, 1.0), (2.5, 2, 0.8), (1.5, 1, 0.66)])
 def test_no_window_holds_more_than_the_rate(rate, burst, window):
     times = departures(RateLimiter(rate), threads=4, each=1 + burst)

@@ -228,13 +228,20 @@ class MeltanoProject:
     base_env: dict[str, str]
 
     def run(
-        self, *args: str, env: t.Mapping[str, str] | None = None, timeout: float = 300
+        self,
+        *args: str,
+        env: t.Mapping[str, str] | None = None,
+        timeout: float = 300,
+        cwd: Path = ROOT,
+        answer: str | None = None,
     ) -> MeltanoRun:
+        """Run meltano in the project at cwd; answer is what a user types at its prompts."""
         begin = time.monotonic()
         done = subprocess.run(
             [str(Path(sys.executable).parent / "meltano"), *args],
-            cwd=ROOT,
+            cwd=cwd,
             env={**self.base_env, **(env or {})},
+            input=answer,
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -338,6 +345,17 @@ class Pipeline:
 
 
 SCHEMA_NUMBERS = itertools.count(1)
+HERE = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test in this folder `e2e`, so `-m "not e2e"` is the quick loop.
+
+    Pytest calls this hook with the whole session's items, not only this folder's.
+    """
+    for item in items:
+        if item.path.resolve().is_relative_to(HERE):
+            item.add_marker(pytest.mark.e2e)
 
 
 @pytest.fixture
