@@ -272,14 +272,6 @@ def test_schemas_carry_every_property_gong_publishes():
     validate([{"id": "1", **dict.fromkeys(set(users) - {"id"})}], USERS_SCHEMA)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "the excerpt is from an earlier edition of Gong's OpenAPI file; the 2026 one in "
-        "../shared adds UserMetadata.conferencingProviders, not in schemas/users.json yet "
-        "(and spells every schema with swagger-parser's exampleSetFlag and types keys)"
-    ),
-)
 def test_openapi_excerpt_is_verbatim_from_gong():
     if not GONG_OPENAPI.exists():
         pytest.skip(f"{GONG_OPENAPI} is not on this machine")

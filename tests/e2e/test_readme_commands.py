@@ -371,13 +371,6 @@ def test_demo_run_into_target_jsonl(user: ReadmeUser) -> None:
     assert len(written) == sum(len(world.flows_for(o, None)) for o in owners_of(world))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "tap bug: --config ENV passes TAP_GONG_FLOWS_MAX_REQUESTS_PER_SECOND on as the string "
-        "'2' and the config check fails with TypeError ('>' between str and int)"
-    ),
-)
 def test_tap_reads_a_number_setting_from_the_environment(user: ReadmeUser, tmp_path: Path) -> None:
     gong = user.pipeline.gong
     env = tap_environment(
