@@ -5,13 +5,15 @@ from __future__ import annotations
 import typing as t
 from functools import cached_property
 
+from typing_extensions import override
+
 from tap_gong_flows.client import GongStream
 from tap_gong_flows.errors import AllOwnersRefusedError, OwnerRejectedError
 from tap_gong_flows.prefetch import OrderedPrefetcher
 from tap_gong_flows.state import OwnerPass
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator
 
 
 # Below these, fetching owners ahead buys nothing: see FlowsStream._worth_fetching_ahead.
@@ -75,22 +77,32 @@ class UsersStream(WholeListStream):
     records_key = "users"
     primary_keys = ("id",)
 
-    # The users this run's sync emitted, kept once that sync completed: flows reuses them
-    # rather than asking Gong for the same pages again.
-    synced_users: list[GongUser] | None = None
+    # Every page of /v2/users this run read, and the users on them, kept once the last page is
+    # in. Whichever of the users sync and the flows' owner discovery reads the list first, the
+    # other reuses it: each page is requested once a run, in whatever order the streams sync.
+    _listed_pages: list[list[dict]] | None = None
+    _listed_users: list[GongUser] | None = None
 
-    def get_records(self, context: t.Mapping[str, t.Any] | None) -> Iterable[dict]:
-        users = []
-        for record in super().get_records(context):
-            users.append(gong_user(record))
-            yield record
-        self.synced_users = users
+    @override
+    def fetch_pages(self, context: t.Mapping[str, t.Any] | None) -> Iterator[list[dict]]:
+        if self._listed_pages is not None:
+            yield from self._listed_pages
+            return
+        pages: list[list[dict]] = []
+        users: list[GongUser] = []
+        for page in super().fetch_pages(context):
+            pages.append(page)
+            # Read now: once yielded, the SDK may pop properties the catalog deselects.
+            users.extend(gong_user(record) for record in page)
+            yield page
+        self._listed_pages, self._listed_users = pages, users
 
     def gong_users(self) -> list[GongUser]:
-        """Every user Gong lists: those this run's sync emitted, else read now, emitting none."""
-        if self.synced_users is not None:
-            return self.synced_users
-        return [gong_user(record) for page in self.fetch_pages(None) for record in page]
+        """Every user Gong lists: read once a run, by the first who asks, emitting none here."""
+        if self._listed_users is None:
+            for _ in self.fetch_pages(None):
+                pass
+        return self._listed_users or []
 
 
 def gong_user(record: t.Mapping[str, t.Any]) -> GongUser:
