@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
+import threading
 import typing as t
 from functools import cached_property
 from pathlib import Path
@@ -13,14 +15,14 @@ import requests
 from singer_sdk import RESTStream, SchemaDirectory, StreamSchema
 from singer_sdk.authenticators import BasicAuthenticator, BearerTokenAuthenticator
 from singer_sdk.exceptions import RetriableAPIError
-from singer_sdk.helpers._util import utc_now
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.pagination import BaseAPIPaginator, SinglePagePaginator
 from singer_sdk.singerlib import RecordMessage
 from singer_sdk.streams.rest import PageContext
+from typing_extensions import override
 
-from tap_gong_flows import errors, retry
+from tap_gong_flows import errors, retry, sdk_compat
 from tap_gong_flows.errors import (
     GongFatalError,
     GongRetriableError,
@@ -49,6 +51,7 @@ _OWNER_REFUSAL = re.compile(
 )
 
 
+@sdk_compat.quiet_request_metrics  # the per-owner progress line counts requests
 class GongStream(RESTStream[str | None]):
     """One Gong list endpoint. Every request goes through the tap's rate limiter."""
 
@@ -58,8 +61,6 @@ class GongStream(RESTStream[str | None]):
     # Gong's JSON holds only JSON-native values; the schemas allow what Gong adds. Conforming
     # every property of every record changed nothing and cost more than parsing it.
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
-    # The per-owner progress line counts requests; a METRIC line per request was only noise.
-    _LOG_REQUEST_METRICS = False
 
     @property
     def emit_activate_version_messages(self) -> bool:
@@ -74,7 +75,7 @@ class GongStream(RESTStream[str | None]):
 
     @property
     def gong_tap(self) -> TapGongFlows:
-        return t.cast("TapGongFlows", self._tap)
+        return t.cast("TapGongFlows", sdk_compat.stream_tap(self))
 
     @property
     def url_base(self) -> str:
@@ -182,7 +183,7 @@ class GongStream(RESTStream[str | None]):
         return value  # the wait generator adds its own jitter
 
     def backoff_handler(self, details: Details) -> None:
-        owner = self.context_owner(details["args"][1])
+        owner = getattr(self._sending, "owner", None)
         self.gong_tap.progress.retried(owner)
         exc = details.get("exception")
         reason = str(exc) if isinstance(exc, RetriableAPIError) else type(exc).__name__
@@ -205,7 +206,13 @@ class GongStream(RESTStream[str | None]):
     @cached_property
     def _send_with_retries(self) -> t.Callable[..., requests.Response]:
         # Built once: backoff keeps its state per call, so every thread can share it.
-        return self.request_decorator(self._request)
+        return self.request_decorator(sdk_compat.send_once(self))
+
+    @cached_property
+    def _sending(self) -> threading.local:
+        """What this thread is sending (`.owner`), for backoff_handler: owners are fetched in
+        several threads at once, and backoff calls the handler in the thread that retries."""
+        return threading.local()
 
     def fetch_pages(self, context: t.Mapping[str, t.Any] | None) -> Iterator[list[dict]]:
         """Yield the records of each page for one context, following cursors to the end.
@@ -226,6 +233,7 @@ class GongStream(RESTStream[str | None]):
                 request = self.build_prepared_request(
                     method=http.method, url=http.url, params=http.params, headers=http.headers
                 )
+                self._sending.owner = owner
                 response = send(request, context)
                 records = self.page_records(response)
                 paginator.advance(response)
@@ -273,14 +281,20 @@ class GongStream(RESTStream[str | None]):
             and all(self.mask.values())
         )
 
+    @override
     def _generate_record_messages(self, record: dict) -> t.Iterator[RecordMessage]:
         # The SDK's path pops deselected properties, conforms types and applies maps for every
-        # record; with none of those in play it was most of the tap's CPU per record.
+        # record; with none of those in play it was most of the tap's CPU per record. A private
+        # SDK method: the SDK has no public hook on how a record becomes a message. Its name and
+        # signature are checked by tests/test_sdk_surface.py.
         if not self._plain_output:
-            yield from super()._generate_record_messages(record)
+            yield from super()._generate_record_messages(record)  # the SDK's own path, private
             return
         yield RecordMessage(
-            stream=self.name, record=record, version=self._stream_version, time_extracted=utc_now()
+            stream=self.name,
+            record=record,
+            version=sdk_compat.stream_version(self),
+            time_extracted=dt.datetime.now(dt.timezone.utc),
         )
 
     def parse_response(self, response: requests.Response) -> t.Iterable[dict]:

@@ -7,6 +7,7 @@ from functools import cached_property
 
 from typing_extensions import override
 
+from tap_gong_flows import sdk_compat
 from tap_gong_flows.client import GongStream
 from tap_gong_flows.errors import AllOwnersRefusedError, OwnerRejectedError
 from tap_gong_flows.prefetch import OrderedPrefetcher
@@ -43,7 +44,7 @@ class WholeListStream(GongStream):
 
     def get_records(self, context: t.Mapping[str, t.Any] | None) -> Iterable[dict]:
         if self.activates_versions:
-            self._stream_version = self._initialized_at
+            sdk_compat.set_stream_version(self, self.gong_tap.initialized_at)
         emitted = 0
         for record in super().get_records(context):
             emitted += 1
@@ -56,7 +57,7 @@ class WholeListStream(GongStream):
                 self.name,
             )
             return
-        self._write_activate_version_message(self._stream_version)
+        sdk_compat.write_activate_version(self, self.gong_tap.initialized_at)
 
 
 class WorkspacesStream(WholeListStream):
@@ -222,7 +223,7 @@ class FlowsStream(GongStream):
         owners = self.remaining_owners
         self.gong_tap.progress.start_pass(len(self.owners), len(self.owners) - len(owners))
         if self.activates_versions:
-            self._stream_version = self.owner_pass.version
+            sdk_compat.set_stream_version(self, self.owner_pass.version)
         workers = int(self.config["max_concurrent_requests"])
         # company_flows_only stops at the first owner Gong accepts, so an owner fetched ahead
         # would be a request spent for nothing; with one request at a time there is nothing to
@@ -256,8 +257,7 @@ class FlowsStream(GongStream):
         self.stream_state.update(self.owner_pass.bookmark())
         if last:
             self.close()
-        self.state_manager.is_flushed = False
-        self._write_state_message()
+        sdk_compat.write_state(self)
         if last:
             self._end_pass()
 
@@ -292,7 +292,7 @@ class FlowsStream(GongStream):
                 done.accepted,
             )
             return
-        self._write_activate_version_message(done.version)
+        sdk_compat.write_activate_version(self, done.version)
 
     def close(self) -> None:
         if self._prefetcher is not None:

@@ -217,12 +217,17 @@ class TapGongFlows(Tap):
             values.append(base64.b64encode(pair.encode()).decode())
         return values
 
+    @override
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         # Numbers reach the tap as strings from `--config ENV` and some Meltano versions, and
         # as null from a JSON file: type them once, before the SDK's schema check sees them.
-        typed, problems = settings.typed_config(self._config)
-        self._config.update(typed)
+        # A private SDK method: no public hook runs between reading the config and checking
+        # it. Its name and signature are checked by tests/test_sdk_surface.py.
+        config = sdk_compat.mutable_config(self)
+        typed, problems = settings.typed_config(config)
+        config.update(typed)
         try:
+            # the SDK's own schema check, private (see above)
             problems = super()._validate_config(raise_errors=False) + problems
         except Exception as exc:
             problems.insert(0, str(exc))
@@ -300,6 +305,17 @@ class TapGongFlows(Tap):
         )
         return True
 
+    def finish(self, outcome: str) -> None:
+        """End the run: no owner fetched ahead sends another request, and the one-line summary.
+
+        FlowsStream closes itself when its pass ends or fails, but not when the error is raised
+        outside it, as when the target closes the tap's output while a record is written.
+        """
+        for stream in self.streams.values():
+            if isinstance(stream, gong_streams.FlowsStream):
+                stream.close()
+        self.logger.info(self.progress.summary(outcome))
+
     # The tap the running CLI built: the SDK's invoke creates it and keeps no reference.
     running: t.ClassVar[TapGongFlows | None] = None
 
@@ -314,8 +330,8 @@ class TapGongFlows(Tap):
                 super().invoke(*args, **kwargs)
                 outcome = "complete"
             finally:
-                if cls.running is not None:  # a sync started: its one-line summary
-                    cls.logger.info(cls.running.progress.summary(outcome))
+                if cls.running is not None:  # a sync started
+                    cls.running.finish(outcome)
         except SyncCancelled as exc:
             cls.logger.error(  # noqa: TRY400
                 "Stopped by %s: the run was cancelled. Every owner completed before it was "

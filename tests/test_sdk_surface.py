@@ -9,8 +9,14 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
+import threading
+
+import click
+import pytest
 
 import tap_gong_flows
+from tap_gong_flows import sdk_compat
+from tap_gong_flows.tap import TapGongFlows
 
 
 def _tap_classes() -> list[type]:
@@ -52,3 +58,80 @@ def test_no_method_overrides_a_final_sdk_method():
                         f"{base.__module__}.{base.__qualname__}.{name}, which is final"
                     )
     assert not overrides, "\n".join(overrides)
+
+
+# Each private SDK name the tap relies on (tap_gong_flows/sdk_compat.py says why), with the
+# parameters it must take. A failure here means the installed singer-sdk moved one: adapt
+# sdk_compat.py (or the override named) to the new SDK before releasing.
+PRIVATE_METHODS = [
+    ("singer_sdk.streams.rest", "RESTStream", "_request", ["self", "prepared_request", "context"]),
+    ("singer_sdk.streams.core", "Stream", "_write_state_message", ["self"]),
+    (
+        "singer_sdk.streams.core",
+        "Stream",
+        "_write_activate_version_message",
+        ["self", "full_table_version"],
+    ),
+    ("singer_sdk.streams.core", "Stream", "_generate_record_messages", ["self", "record"]),
+    ("singer_sdk.plugin_base", "PluginBase", "_validate_config", ["self", "raise_errors"]),
+]
+PRIVATE_CLASS_ATTRIBUTES = [("singer_sdk.streams.rest", "RESTStream", "_LOG_REQUEST_METRICS")]
+# Set in the SDK's __init__, so looked for on an instance.
+PRIVATE_STREAM_ATTRIBUTES = ["_tap", "_stream_version"]
+
+
+@pytest.mark.parametrize(("module", "cls", "name", "parameters"), PRIVATE_METHODS)
+def test_private_sdk_method_is_still_there(module, cls, name, parameters):
+    owner = getattr(importlib.import_module(module), cls)
+    method = getattr(owner, name, None)
+    assert callable(method), f"singer-sdk no longer has {module}.{cls}.{name}: see sdk_compat.py"
+    found = list(inspect.signature(method).parameters)
+    assert found == parameters, (
+        f"singer-sdk's {cls}.{name} now takes {found}, not {parameters}: see sdk_compat.py"
+    )
+
+
+@pytest.mark.parametrize(("module", "cls", "name"), PRIVATE_CLASS_ATTRIBUTES)
+def test_private_sdk_class_attribute_is_still_there(module, cls, name):
+    owner = getattr(importlib.import_module(module), cls)
+    assert hasattr(owner, name), f"singer-sdk no longer has {cls}.{name}: see sdk_compat.py"
+
+
+@pytest.fixture(scope="module")
+def tap():
+    # Built in another thread: in the main thread the tap would take over SIGINT and SIGTERM.
+    built = []
+    config = {"access_token": "surface-probe-token", "flow_owner_emails": ["a@example.com"]}
+    thread = threading.Thread(target=lambda: built.append(TapGongFlows(config=config)))
+    thread.start()
+    thread.join()
+    return built[0]
+
+
+@pytest.mark.parametrize("name", PRIVATE_STREAM_ATTRIBUTES)
+def test_private_sdk_stream_attribute_is_still_there(tap, name):
+    stream = tap.streams["flows"]
+    assert hasattr(stream, name), f"singer-sdk's Stream no longer sets {name}: see sdk_compat.py"
+
+
+def test_private_sdk_state_flag_and_config_are_still_there(tap):
+    stream = tap.streams["flows"]
+    assert isinstance(stream.state_manager.is_flushed, bool), (
+        "singer-sdk's state manager no longer has is_flushed: see sdk_compat.write_state"
+    )
+    assert sdk_compat.stream_tap(stream) is tap
+    assert isinstance(sdk_compat.mutable_config(tap), dict), (
+        "singer-sdk's PluginBase no longer keeps its config as a dict in _config: see "
+        "sdk_compat.mutable_config"
+    )
+
+
+def test_cli_config_reads_what_the_sdk_gives_its_callbacks(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text('{"access_token": "t"}')
+    given = importlib.import_module("singer_sdk.plugin_base")._ConfigInput.from_cli_args(
+        str(path), "ENV"
+    )
+    ctx = click.Context(click.Command("tap"))
+    ctx.params["config"] = given
+    assert sdk_compat.cli_config(ctx) == ({"access_token": "t"}, True)
