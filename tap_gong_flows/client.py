@@ -63,6 +63,7 @@ class GongStream(RESTStream[str | None]):
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
 
     @property
+    @override
     def emit_activate_version_messages(self) -> bool:
         # The SDK would send ACTIVATE_VERSION before the first record; a target would then
         # delete every row of a sync that fails half-way. The streams send it after their data.
@@ -78,11 +79,13 @@ class GongStream(RESTStream[str | None]):
         return t.cast("TapGongFlows", sdk_compat.stream_tap(self))
 
     @property
+    @override
     def url_base(self) -> str:
         return str(self.config.get("api_url") or DEFAULT_API_URL)
 
     @cached_property
-    def authenticator(self) -> BasicAuthenticator | BearerTokenAuthenticator:  # type: ignore[override]
+    @override
+    def authenticator(self) -> BasicAuthenticator | BearerTokenAuthenticator:
         if self.config.get("access_token"):
             return BearerTokenAuthenticator(token=self.config["access_token"])
         return BasicAuthenticator(
@@ -90,17 +93,21 @@ class GongStream(RESTStream[str | None]):
         )
 
     @property
+    @override
     def requests_session(self) -> requests.Session:
         return self.gong_tap.session
 
     @property
+    @override
     def timeout(self) -> float:  # type: ignore[override]
         return float(self.config["request_timeout"])
 
     @property
+    @override
     def http_headers(self) -> dict:
         return {"Accept": "application/json"}
 
+    @override
     def get_new_paginator(self) -> BaseAPIPaginator:
         return GongCursorPaginator(self.records_key) if self.paginated else SinglePagePaginator()
 
@@ -108,6 +115,7 @@ class GongStream(RESTStream[str | None]):
         """The query parameters of this endpoint, repeated on every page."""
         return {}
 
+    @override
     def get_url_params(self, context: t.Any, next_page_token: str | None) -> dict[str, t.Any]:
         params = self.query_params(context)
         if next_page_token:
@@ -116,6 +124,7 @@ class GongStream(RESTStream[str | None]):
 
     # Responses and retries
 
+    @override
     def validate_response(self, response: requests.Response) -> None:
         self.gong_tap.progress.answered(response.elapsed.total_seconds())
         status = response.status_code
@@ -163,11 +172,13 @@ class GongStream(RESTStream[str | None]):
         messages = " ".join(str(e) for e in body_errors)
         return owner.lower() in messages.lower() or bool(_OWNER_REFUSAL.search(messages))
 
+    @override
     def backoff_max_tries(self) -> int:
         if self.gong_tap.single_attempt:
             return 1
         return int(self.config["max_retries"]) + 1
 
+    @override
     def backoff_wait_generator(self) -> t.Generator[float, t.Any, None]:
         attempt = 0
         exception = yield  # type: ignore[misc]
@@ -179,9 +190,11 @@ class GongStream(RESTStream[str | None]):
                 wait = retry.exponential_wait(attempt)
             exception = yield wait
 
+    @override
     def backoff_jitter(self, value: float) -> float:
         return value  # the wait generator adds its own jitter
 
+    @override
     def backoff_handler(self, details: Details) -> None:
         owner = getattr(self._sending, "owner", None)
         self.gong_tap.progress.retried(owner)
@@ -282,7 +295,7 @@ class GongStream(RESTStream[str | None]):
         )
 
     @override
-    def _generate_record_messages(self, record: dict) -> t.Iterator[RecordMessage]:
+    def _generate_record_messages(self, record: dict) -> t.Generator[RecordMessage, None, None]:
         # The SDK's path pops deselected properties, conforms types and applies maps for every
         # record; with none of those in play it was most of the tap's CPU per record. A private
         # SDK method: the SDK has no public hook on how a record becomes a message. Its name and
@@ -297,9 +310,11 @@ class GongStream(RESTStream[str | None]):
             time_extracted=dt.datetime.now(dt.timezone.utc),
         )
 
+    @override
     def parse_response(self, response: requests.Response) -> t.Iterable[dict]:
         yield from self.page_records(response)
 
+    @override
     def get_records(self, context: t.Mapping[str, t.Any] | None) -> t.Iterable[dict]:
         for records in self.fetch_pages(context):
             yield from records

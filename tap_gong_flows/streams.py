@@ -42,6 +42,7 @@ class WholeListStream(GongStream):
     # keeps a plain `tap-gong-flows --config` run to the flows and their requests.
     selected_by_default = False
 
+    @override
     def get_records(self, context: t.Mapping[str, t.Any] | None) -> Iterable[dict]:
         if self.activates_versions:
             sdk_compat.set_stream_version(self, self.gong_tap.initialized_at)
@@ -127,6 +128,7 @@ class FlowsStream(GongStream):
     _pass_complete = False
     _first_refusal = ""  # the first owner Gong refused this run, with its answer
 
+    @override
     def query_params(self, context: t.Mapping[str, t.Any] | None) -> dict[str, t.Any]:
         params = {"flowOwnerEmail": self.context_owner(context)}
         if self.config.get("workspace_id"):
@@ -174,9 +176,11 @@ class FlowsStream(GongStream):
         return self.owner_pass.remaining(self.owners)
 
     @property
+    @override
     def partitions(self) -> list[dict] | None:
         return [{"flow_owner_email": owner} for owner in self.remaining_owners]
 
+    @override
     def get_records(self, context: t.Mapping[str, t.Any] | None) -> Iterable[dict]:
         if self._pass_complete:  # company_flows_only: an earlier owner gave every Company flow
             return

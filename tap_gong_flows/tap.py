@@ -189,6 +189,7 @@ class TapGongFlows(Tap):
         """Tripped by a fatal error, a signal or a closed stdout: every wait of the run ends."""
         return StopSwitch()
 
+    @override
     def load_state(self, state: dict[str, t.Any]) -> None:
         """Refuse a state of another shape before any request, instead of failing mid-sync."""
         if isinstance(state, dict) and "singer_state" in state:
@@ -248,6 +249,7 @@ class TapGongFlows(Tap):
     def progress(self) -> RunProgress:
         return RunProgress(self.limiter, self.logger)
 
+    @override
     def discover_streams(self) -> list[gong_streams.GongStream]:
         return [
             gong_streams.WorkspacesStream(self),
@@ -321,7 +323,7 @@ class TapGongFlows(Tap):
 
     @classmethod
     @override
-    def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:  # type: ignore[override]
+    def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:
         """Run the CLI; an error a person can fix ends in one paragraph and exit 1."""
         try:
             cls.running = None

@@ -6,6 +6,7 @@ still needs (all used in tap_gong_flows/sdk_compat.py) is there with the signatu
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import pkgutil
@@ -32,11 +33,13 @@ def _tap_classes() -> list[type]:
 
 
 def _function(attribute: object) -> object:
-    """The function behind a method, classmethod, staticmethod or property getter."""
+    """The function behind a method, classmethod, staticmethod or (cached) property."""
     if isinstance(attribute, (classmethod, staticmethod)):
         return attribute.__func__
     if isinstance(attribute, property):
         return attribute.fget
+    if isinstance(attribute, functools.cached_property):
+        return attribute.func
     return attribute
 
 
@@ -58,6 +61,20 @@ def test_no_method_overrides_a_final_sdk_method():
                         f"{base.__module__}.{base.__qualname__}.{name}, which is final"
                     )
     assert not overrides, "\n".join(overrides)
+
+
+def test_every_override_says_so():
+    """An SDK upgrade that renames a hook then fails in mypy instead of going unnoticed."""
+    unmarked = []
+    for cls in _tap_classes():
+        for name, attribute in vars(cls).items():
+            function = _function(attribute)
+            if not inspect.isfunction(function) or name.startswith("__"):
+                continue
+            overridden = [b for b in cls.__mro__[1:-1] if name in vars(b)]
+            if overridden and not getattr(function, "__override__", False):
+                unmarked.append(f"{cls.__qualname__}.{name} (overrides {overridden[0].__module__})")
+    assert not unmarked, "Mark these with @typing_extensions.override:\n" + "\n".join(unmarked)
 
 
 # Each private SDK name the tap relies on (tap_gong_flows/sdk_compat.py says why), with the
