@@ -10,6 +10,7 @@ import typing as t
 
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.singerlib import RecordMessage
+from typing_extensions import override
 
 if t.TYPE_CHECKING:
     from singer_sdk.singerlib.encoding.simple import Message
@@ -40,6 +41,7 @@ class BufferedMsgSpecWriter(MsgSpecWriter):
                 self._out = open(fileno, "wb", buffering=1 << 16, closefd=False)  # noqa: SIM115
         return self._out
 
+    @override
     def write_message(self, message: Message) -> None:
         out = self._stdout()
         if out is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import requests
 from singer_sdk.pagination import BaseAPIPaginator
+from typing_extensions import override
 
 from tap_gong_flows.errors import CursorCycleError, PagingError, gong_body
 
@@ -42,6 +43,7 @@ class GongCursorPaginator(BaseAPIPaginator[str | None]):
             f"persists, report the requestId {body.get('requestId')} to Gong support."
         )
 
+    @override
     def get_next(self, response: requests.Response) -> str | None:
         body = gong_body(response)
         records = body.get("records")

@@ -98,6 +98,7 @@ class OrderedPrefetcher:
     def pages(self, owner: str) -> Iterator[list[dict]]:
         """The pages of the next owner, which must be `owner`; raises what its fetch raised."""
         pages: queue.Queue | None = None  # None: nothing fetched ahead, fetch the owner here
+        expected: str | None
         if self._pending:
             expected, pages = self._pending.popleft()
         else:
@@ -112,7 +113,7 @@ class OrderedPrefetcher:
             while (item := self._next(pages)) is not _DONE:
                 if isinstance(item, _Failed):
                     raise item.error
-                yield item
+                yield t.cast("list[dict]", item)
         finally:
             self._fill()
 

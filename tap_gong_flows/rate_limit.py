@@ -13,6 +13,7 @@ import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 from requests.utils import resolve_proxies
+from typing_extensions import override
 
 from tap_gong_flows.stopping import StopSwitch
 
@@ -91,13 +92,16 @@ class RateLimitedSession(requests.Session):
         self.mount("http://", adapter)
         self.mount("https://", adapter)
 
+    @override
     def send(self, request: requests.PreparedRequest, **kwargs: t.Any) -> requests.Response:
         if not kwargs.get("proxies"):
             # requests scans the environment for proxies on every send; once per host will do.
             url = urlsplit(request.url or "")
             key = (url.scheme, url.netloc)
             if key not in self._proxies:
-                self._proxies[key] = resolve_proxies(request, self.proxies, self.trust_env)
+                self._proxies[key] = resolve_proxies(
+                    request, t.cast("dict[str, str]", self.proxies), self.trust_env
+                )
             kwargs["proxies"] = self._proxies[key]
         self.limiter.acquire()
         timeout = kwargs.get("timeout")
@@ -107,7 +111,8 @@ class RateLimitedSession(requests.Session):
         response = super().send(request, **{**kwargs, "stream": True})
         try:
             response._content = _read_body(response, deadline)
-            response._content_consumed = True
+            # requests' own flag that the body is read: it has no public way to take one.
+            response._content_consumed = True  # type: ignore[attr-defined]
         except BaseException:
             response.close()
             raise
@@ -120,7 +125,7 @@ CHUNK = 1 << 16
 def _read_body(response: requests.Response, deadline: float) -> bytes:
     """The whole body, read before `deadline` (time.monotonic) or a ReadTimeout."""
     sock = getattr(getattr(response.raw, "connection", None), "sock", None)
-    chunks = []
+    chunks: list[bytes] = []
     try:
         while True:
             left = deadline - time.monotonic()

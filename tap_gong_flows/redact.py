@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from typing_extensions import override
+
 MASK = "***"
 
 
@@ -20,6 +22,7 @@ class SecretRedactor(logging.Filter):
             text = text.replace(secret, MASK)
         return text
 
+    @override
     def filter(self, record: logging.LogRecord) -> bool:
         if not self.secrets:
             return True

@@ -5,13 +5,16 @@ from __future__ import annotations
 import typing as t
 from functools import cached_property
 
+from typing_extensions import override
+
+from tap_gong_flows import sdk_compat
 from tap_gong_flows.client import GongStream
 from tap_gong_flows.errors import AllOwnersRefusedError, OwnerRejectedError
 from tap_gong_flows.prefetch import OrderedPrefetcher
 from tap_gong_flows.state import OwnerPass
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator
 
 
 # Below these, fetching owners ahead buys nothing: see FlowsStream._worth_fetching_ahead.
@@ -39,9 +42,10 @@ class WholeListStream(GongStream):
     # keeps a plain `tap-gong-flows --config` run to the flows and their requests.
     selected_by_default = False
 
+    @override
     def get_records(self, context: t.Mapping[str, t.Any] | None) -> Iterable[dict]:
         if self.activates_versions:
-            self._stream_version = self._initialized_at
+            sdk_compat.set_stream_version(self, self.gong_tap.initialized_at)
         emitted = 0
         for record in super().get_records(context):
             emitted += 1
@@ -54,7 +58,7 @@ class WholeListStream(GongStream):
                 self.name,
             )
             return
-        self._write_activate_version_message(self._stream_version)
+        sdk_compat.write_activate_version(self, self.gong_tap.initialized_at)
 
 
 class WorkspacesStream(WholeListStream):
@@ -75,22 +79,32 @@ class UsersStream(WholeListStream):
     records_key = "users"
     primary_keys = ("id",)
 
-    # The users this run's sync emitted, kept once that sync completed: flows reuses them
-    # rather than asking Gong for the same pages again.
-    synced_users: list[GongUser] | None = None
+    # Every page of /v2/users this run read, and the users on them, kept once the last page is
+    # in. Whichever of the users sync and the flows' owner discovery reads the list first, the
+    # other reuses it: each page is requested once a run, in whatever order the streams sync.
+    _listed_pages: list[list[dict]] | None = None
+    _listed_users: list[GongUser] | None = None
 
-    def get_records(self, context: t.Mapping[str, t.Any] | None) -> Iterable[dict]:
-        users = []
-        for record in super().get_records(context):
-            users.append(gong_user(record))
-            yield record
-        self.synced_users = users
+    @override
+    def fetch_pages(self, context: t.Mapping[str, t.Any] | None) -> Iterator[list[dict]]:
+        if self._listed_pages is not None:
+            yield from self._listed_pages
+            return
+        pages: list[list[dict]] = []
+        users: list[GongUser] = []
+        for page in super().fetch_pages(context):
+            pages.append(page)
+            # Read now: once yielded, the SDK may pop properties the catalog deselects.
+            users.extend(gong_user(record) for record in page)
+            yield page
+        self._listed_pages, self._listed_users = pages, users
 
     def gong_users(self) -> list[GongUser]:
-        """Every user Gong lists: those this run's sync emitted, else read now, emitting none."""
-        if self.synced_users is not None:
-            return self.synced_users
-        return [gong_user(record) for page in self.fetch_pages(None) for record in page]
+        """Every user Gong lists: read once a run, by the first who asks, emitting none here."""
+        if self._listed_users is None:
+            for _ in self.fetch_pages(None):
+                pass
+        return self._listed_users or []
 
 
 def gong_user(record: t.Mapping[str, t.Any]) -> GongUser:
@@ -114,6 +128,7 @@ class FlowsStream(GongStream):
     _pass_complete = False
     _first_refusal = ""  # the first owner Gong refused this run, with its answer
 
+    @override
     def query_params(self, context: t.Mapping[str, t.Any] | None) -> dict[str, t.Any]:
         params = {"flowOwnerEmail": self.context_owner(context)}
         if self.config.get("workspace_id"):
@@ -161,9 +176,11 @@ class FlowsStream(GongStream):
         return self.owner_pass.remaining(self.owners)
 
     @property
+    @override
     def partitions(self) -> list[dict] | None:
         return [{"flow_owner_email": owner} for owner in self.remaining_owners]
 
+    @override
     def get_records(self, context: t.Mapping[str, t.Any] | None) -> Iterable[dict]:
         if self._pass_complete:  # company_flows_only: an earlier owner gave every Company flow
             return
@@ -213,7 +230,7 @@ class FlowsStream(GongStream):
         owners = self.remaining_owners
         self.gong_tap.progress.start_pass(len(self.owners), len(self.owners) - len(owners))
         if self.activates_versions:
-            self._stream_version = self.owner_pass.version
+            sdk_compat.set_stream_version(self, self.owner_pass.version)
         workers = int(self.config["max_concurrent_requests"])
         # company_flows_only stops at the first owner Gong accepts, so an owner fetched ahead
         # would be a request spent for nothing; with one request at a time there is nothing to
@@ -247,8 +264,7 @@ class FlowsStream(GongStream):
         self.stream_state.update(self.owner_pass.bookmark())
         if last:
             self.close()
-        self.state_manager.is_flushed = False
-        self._write_state_message()
+        sdk_compat.write_state(self)
         if last:
             self._end_pass()
 
@@ -283,7 +299,7 @@ class FlowsStream(GongStream):
                 done.accepted,
             )
             return
-        self._write_activate_version_message(done.version)
+        sdk_compat.write_activate_version(self, done.version)
 
     def close(self) -> None:
         if self._prefetcher is not None:

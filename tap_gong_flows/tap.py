@@ -17,8 +17,11 @@ from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities
+from singer_sdk.tap_base import CliTestOptionValue
+from typing_extensions import override
 
-from tap_gong_flows import redact, settings, streams
+from tap_gong_flows import redact, sdk_compat, settings
+from tap_gong_flows import streams as gong_streams
 from tap_gong_flows.errors import GongTapError
 from tap_gong_flows.output import BufferedMsgSpecWriter
 from tap_gong_flows.progress import RunProgress
@@ -29,8 +32,14 @@ from tap_gong_flows.stopping import StopSwitch, SyncCancelled
 
 if t.TYPE_CHECKING:
     import requests
+    from singer_sdk.streams import Stream
 
 SECRET_SETTINGS = ("access_key", "access_key_secret", "access_token")
+STREAM_ORDER = ("workspaces", "users", "flows")
+
+
+def _stream_rank(name: str) -> int:
+    return STREAM_ORDER.index(name) if name in STREAM_ORDER else len(STREAM_ORDER)
 
 
 class TapGongFlows(Tap):
@@ -169,6 +178,7 @@ class TapGongFlows(Tap):
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
+        type(self).running = self
         redact.install(self.secrets)
         # The SDK's own handlers exit 0: a cancelled run would look like a success.
         if threading.current_thread() is threading.main_thread():
@@ -179,6 +189,7 @@ class TapGongFlows(Tap):
         """Tripped by a fatal error, a signal or a closed stdout: every wait of the run ends."""
         return StopSwitch()
 
+    @override
     def load_state(self, state: dict[str, t.Any]) -> None:
         """Refuse a state of another shape before any request, instead of failing mid-sync."""
         if isinstance(state, dict) and "singer_state" in state:
@@ -207,12 +218,17 @@ class TapGongFlows(Tap):
             values.append(base64.b64encode(pair.encode()).decode())
         return values
 
+    @override
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         # Numbers reach the tap as strings from `--config ENV` and some Meltano versions, and
         # as null from a JSON file: type them once, before the SDK's schema check sees them.
-        typed, problems = settings.typed_config(self._config)
-        self._config.update(typed)
+        # A private SDK method: no public hook runs between reading the config and checking
+        # it. Its name and signature are checked by tests/test_sdk_surface.py.
+        config = sdk_compat.mutable_config(self)
+        typed, problems = settings.typed_config(config)
+        config.update(typed)
         try:
+            # the SDK's own schema check, private (see above)
             problems = super()._validate_config(raise_errors=False) + problems
         except Exception as exc:
             problems.insert(0, str(exc))
@@ -233,43 +249,57 @@ class TapGongFlows(Tap):
     def progress(self) -> RunProgress:
         return RunProgress(self.limiter, self.logger)
 
-    def discover_streams(self) -> list[streams.GongStream]:
-        # Users before flows: flows reuses the owners a users sync has just read.
+    @override
+    def discover_streams(self) -> list[gong_streams.GongStream]:
         return [
-            streams.WorkspacesStream(self),
-            streams.UsersStream(self),
-            streams.FlowsStream(self),
+            gong_streams.WorkspacesStream(self),
+            gong_streams.UsersStream(self),
+            gong_streams.FlowsStream(self),
         ]
 
-    def load_streams(self) -> list[streams.GongStream]:  # type: ignore[override]
-        # The SDK sorts streams by name (flows first); the sync must follow discover_streams.
-        return self.discover_streams()
+    @property
+    @override
+    def streams(self) -> dict[str, Stream]:
+        """The streams in discover_streams' order, not the SDK's by name: the catalog and the
+        output keep the order they have always had (workspaces, users, flows). Nothing depends
+        on it: users and flows share one read of /v2/users whichever of them syncs first."""
+        loaded = super().streams
+        return {name: loaded[name] for name in sorted(loaded, key=_stream_rank)}
 
     single_attempt = False  # --test: one request, no retries
 
     @classmethod
+    @override
     def cb_test(cls, ctx: click.Context, param: click.Option, value: str) -> None:
-        """`--test` with a bad config: the same clean errors as a sync, not a traceback."""
+        """`--test`: one request, a clear word on what is wrong, and a bad config reported as
+        cleanly as for a sync, not as a traceback. `--test=schema` is the SDK's."""
         try:
-            super().cb_test(ctx, param, value)
+            if value != CliTestOptionValue.All.value:
+                super().cb_test(ctx, param, value)
+                return
+            # As the SDK's cb_test builds the tap, then our check instead of its dry-run sync.
+            config, parse_env = sdk_compat.cli_config(ctx)
+            tap = cls(config=config, parse_env_config=parse_env, validate_config=True)
         except ConfigValidationError as exc:
             for error in exc.errors:
                 cls.logger.error(error)  # noqa: TRY400
             ctx.exit(1)
+        ctx.exit(0 if tap.check_connection() else 1)
 
-    def run_connection_test(self) -> bool:
-        """`--test`: one request with these credentials, and a clear word on what is wrong."""
-        flows = t.cast("streams.FlowsStream", self.streams["flows"])
+    def check_connection(self) -> bool:
+        """One request with these credentials; False, with what is wrong logged, if it fails."""
+        flows = t.cast("gong_streams.FlowsStream", self.streams["flows"])
+        stream: gong_streams.GongStream
         if self.config.get("flow_owner_emails"):
             stream, context = flows, {"flow_owner_email": flows.owners[0]}
         else:
-            stream, context = self.streams["users"], None
+            stream, context = t.cast("gong_streams.UsersStream", self.streams["users"]), None
         self.single_attempt = True
         try:
-            next(iter(t.cast("streams.GongStream", stream).fetch_pages(context)))
+            next(iter(stream.fetch_pages(context)))
         except GongTapError as exc:
             self.logger.error("Connection test failed: GET %s: %s", stream.path, exc)  # noqa: TRY400
-            sys.exit(1)
+            return False
         self.logger.info(
             "Connection test passed: GET %s%s answered with these credentials.",
             stream.url_base,
@@ -277,23 +307,33 @@ class TapGongFlows(Tap):
         )
         return True
 
-    def sync_all(self) -> None:
-        outcome = "failed"
-        try:
-            super().sync_all()
-            outcome = "complete"
-        finally:
-            for stream in self.streams.values():
-                if isinstance(stream, streams.FlowsStream):
-                    stream.close()
-            t.cast("BufferedMsgSpecWriter", self.message_writer).flush()
-            self.logger.info(self.progress.summary(outcome))
+    def finish(self, outcome: str) -> None:
+        """End the run: no owner fetched ahead sends another request, and the one-line summary.
+
+        FlowsStream closes itself when its pass ends or fails, but not when the error is raised
+        outside it, as when the target closes the tap's output while a record is written.
+        """
+        for stream in self.streams.values():
+            if isinstance(stream, gong_streams.FlowsStream):
+                stream.close()
+        self.logger.info(self.progress.summary(outcome))
+
+    # The tap the running CLI built: the SDK's invoke creates it and keeps no reference.
+    running: t.ClassVar[TapGongFlows | None] = None
 
     @classmethod
-    def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:  # type: ignore[override]
+    @override
+    def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:
         """Run the CLI; an error a person can fix ends in one paragraph and exit 1."""
         try:
-            super().invoke(*args, **kwargs)
+            cls.running = None
+            outcome = "failed"
+            try:
+                super().invoke(*args, **kwargs)
+                outcome = "complete"
+            finally:
+                if cls.running is not None:  # a sync started
+                    cls.running.finish(outcome)
         except SyncCancelled as exc:
             cls.logger.error(  # noqa: TRY400
                 "Stopped by %s: the run was cancelled. Every owner completed before it was "

@@ -264,11 +264,21 @@ def test_a_signal_stops_the_sync_at_once_and_says_it_failed(gong_factory, tmp_pa
 def test_a_closed_stdout_stops_the_sync_with_exit_1(gong_factory, tmp_path):
     world = make_world(owners=12)
     gong = gong_factory(world, page_size=2, latency=0.05)
-    tap = TapProcess(activates(gong, max_requests_per_second=10), tmp_path)
-    tap.wait_for_states(1)
-    tap.process.stdout.close()  # the target went away
-    code = tap.process.wait(30)
-    stderr = "".join(tap._stderr)
+    config_path = tmp_path / "config.json"
+    config_path.write_text(json.dumps(activates(gong, max_requests_per_second=10)))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tap_gong_flows", "--config", str(config_path)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    # Read in this thread, so that closing the pipe really closes its only reader.
+    while '"type":"STATE"' not in process.stdout.readline():
+        assert process.poll() is None
+    process.stdout.close()  # the target went away
+    stderr = process.stderr.read()
+    code = process.wait(30)
     assert code == 1, stderr
     assert "the target closed the tap's output" in stderr
     assert "Traceback" not in stderr
