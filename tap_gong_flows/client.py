@@ -242,10 +242,7 @@ class GongStream(RESTStream[str | None]):
             at = errors.where(owner or self.path, page)
             try:
                 token = paginator.current_value
-                http = self.get_http_request(page=PageContext(context, token))
-                request = self.build_prepared_request(
-                    method=http.method, url=http.url, params=http.params, headers=http.headers
-                )
+                request = self.prepare_request_for(context, token)
                 self._sending.owner = owner
                 response = send(request, context)
                 records = self.page_records(response)
@@ -264,6 +261,21 @@ class GongStream(RESTStream[str | None]):
                     "the connection dropped)"
                 ) from exc
             yield records
+
+    def prepare_request_for(
+        self, context: t.Mapping[str, t.Any] | None, token: str | None
+    ) -> requests.PreparedRequest:
+        """The request for one page, built as the SDK's own loop builds it: URL, method,
+        headers, encoded query parameters, and the body (JSON when `payload_as_json`)."""
+        http = self.get_http_request(page=PageContext(context, token))
+        body = {"json": http.data} if self.payload_as_json else {"data": http.data}
+        return self.build_prepared_request(
+            method=http.method,
+            url=http.url,
+            params=http.encode_params(),
+            headers=http.headers,
+            **body,
+        )
 
     def page_records(self, response: requests.Response) -> list[dict]:
         """The records of one page, each `id` a string; a body of the wrong shape is an error,

@@ -102,3 +102,13 @@ def write_state(stream: Stream) -> None:
     """
     stream.state_manager.is_flushed = False
     stream._write_state_message()
+
+
+def sync_children(stream: Stream, context: dict[str, t.Any]) -> None:
+    """Sync the stream's selected child streams for one context.
+
+    The SDK syncs children only from `generate_child_contexts`, once per parent record; the
+    steps streams need one sync per batch of 20 flows, the last batch after the last owner,
+    when no record is left to hang it on.
+    """
+    stream._sync_children(context)

@@ -17,8 +17,15 @@ if t.TYPE_CHECKING:
 BATCH = 20  # Gong takes at most 20 flow ids a call
 
 
-class StepsQueue:
-    """Distinct flow ids in the order they were first seen, handed out `batch` at a time."""
+Mark = t.TypeVar("Mark")
+
+
+class StepsQueue(t.Generic[Mark]):
+    """Distinct flow ids in the order they were first seen, handed out `batch` at a time.
+
+    Each owner comes with a mark (the flows bookmark after it); `covered` is the mark of the last
+    owner every one of whose flows is in a batch handed out.
+    """
 
     def __init__(self, batch: int = BATCH) -> None:
         self.batch = batch
@@ -26,18 +33,18 @@ class StepsQueue:
         self._pending: collections.deque[str] = collections.deque()
         self._added = 0  # ids queued so far
         self._handed_out = 0  # ids handed out in batches so far
-        # (owner, ids queued up to and including that owner), oldest first
-        self._owners: collections.deque[tuple[str, int]] = collections.deque()
-        self.covered_owner: str | None = None  # the last owner whose every id is handed out
+        # (mark, ids queued up to and including that owner), oldest first
+        self._owners: collections.deque[tuple[Mark, int]] = collections.deque()
+        self.covered: Mark | None = None
 
-    def add_owner(self, owner: str, flow_ids: Iterable[str]) -> None:
+    def add_owner(self, mark: Mark, flow_ids: Iterable[str]) -> None:
         """Queue the ids of a completed owner that no earlier owner of this run had."""
         for flow_id in flow_ids:
             if flow_id not in self._seen:
                 self._seen.add(flow_id)
                 self._pending.append(flow_id)
                 self._added += 1
-        self._owners.append((owner, self._added))
+        self._owners.append((mark, self._added))
         self._advance()
 
     def full_batches(self) -> Iterator[list[str]]:
@@ -60,7 +67,7 @@ class StepsQueue:
 
     def _advance(self) -> None:
         while self._owners and self._owners[0][1] <= self._handed_out:
-            self.covered_owner = self._owners.popleft()[0]
+            self.covered = self._owners.popleft()[0]
 
     @property
     def distinct(self) -> int:

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 import typing as t
 from functools import cached_property
 
 from typing_extensions import override
 
-from tap_gong_flows import sdk_compat
-from tap_gong_flows.client import GongStream
-from tap_gong_flows.errors import AllOwnersRefusedError, OwnerRejectedError
+from tap_gong_flows import errors, sdk_compat
+from tap_gong_flows.client import GongStream, record_id
+from tap_gong_flows.errors import AllOwnersRefusedError, GongTapError, OwnerRejectedError
 from tap_gong_flows.prefetch import OrderedPrefetcher
 from tap_gong_flows.state import OwnerPass
+from tap_gong_flows.steps import FlowNotFoundError, StepsQueue, fetch_steps
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
+
+    import requests
 
 
 # Below these, fetching owners ahead buys nothing: see FlowsStream._worth_fetching_ahead.
@@ -127,6 +131,10 @@ class FlowsStream(GongStream):
     _prefetcher: OrderedPrefetcher | None = None
     _pass_complete = False
     _first_refusal = ""  # the first owner Gong refused this run, with its answer
+    # With flow_steps or flow_definitions selected: the flow ids waiting for a steps call, and
+    # the bookmark the STATE may say (the last owner whose every flow's steps went out).
+    _steps: StepsQueue[OwnerPass] | None = None
+    _steps_batch: tuple[tuple[str, ...], list[dict]] | None = None
 
     @override
     def query_params(self, context: t.Mapping[str, t.Any] | None) -> dict[str, t.Any]:
@@ -187,11 +195,11 @@ class FlowsStream(GongStream):
         if self._prefetcher is None:
             self._prefetcher = self._start_pass()
         if context is None:  # no owner left to fetch: the resumed pass is complete
-            self._finish_owner(None)
+            self._finish_owner(None, [])
             return
         owner = context["flow_owner_email"]
         workspace_id = self.config.get("workspace_id") or None
-        seen: set[str] = set()
+        seen: dict[str, None] = {}  # ids in the order Gong listed them
         pages = 0
         accepted = False
         try:
@@ -202,7 +210,7 @@ class FlowsStream(GongStream):
                         continue
                     if self.company_flows_only and record.get("visibility") != "Company":
                         continue
-                    seen.add(record["id"])
+                    seen[record["id"]] = None
                     record["flow_owner_email"] = owner
                     record["workspace_id"] = workspace_id
                     yield record
@@ -224,13 +232,16 @@ class FlowsStream(GongStream):
             self.owner_pass.accepted += 1
             self.owner_pass.records += len(seen)
         # company_flows_only: the first owner Gong accepts lists every Company flow; pass done
-        self._finish_owner(owner, last=accepted and self.company_flows_only)
+        self._finish_owner(owner, list(seen), last=accepted and self.company_flows_only)
 
     def _start_pass(self) -> OrderedPrefetcher:
         owners = self.remaining_owners
         self.gong_tap.progress.start_pass(len(self.owners), len(self.owners) - len(owners))
         if self.activates_versions:
-            sdk_compat.set_stream_version(self, self.owner_pass.version)
+            for stream in self.activated_streams:
+                sdk_compat.set_stream_version(stream, self.owner_pass.version)
+        if self.steps_streams:
+            self._steps = StepsQueue()
         workers = int(self.config["max_concurrent_requests"])
         # company_flows_only stops at the first owner Gong accepts, so an owner fetched ahead
         # would be a request spent for nothing; with one request at a time there is nothing to
@@ -256,17 +267,68 @@ class FlowsStream(GongStream):
             return True
         return latency >= FAST_ANSWER and latency * self.gong_tap.limiter.rate >= KEEP_UP
 
-    def _finish_owner(self, owner: str | None, *, last: bool = False) -> None:
-        """Record the owner as complete and emit STATE; after the last, judge the whole pass."""
+    def _finish_owner(self, owner: str | None, flow_ids: list[str], *, last: bool = False) -> None:
+        """Record the owner as complete, fetch the steps that fill a batch, and emit STATE;
+        after the last owner, fetch the remaining steps and judge the whole pass."""
         last = last or owner is None or owner == self.remaining_owners[-1]
         self._pass_complete = last
         self.owner_pass.last_owner = None if last else owner
-        self.stream_state.update(self.owner_pass.bookmark())
+        bookmark = self.owner_pass
+        if self._steps is not None:
+            self._steps.add_owner(dataclasses.replace(self.owner_pass), flow_ids)
+            for batch in self._steps.full_batches():
+                self._sync_steps(batch)
+            if last and (rest := self._steps.rest()):
+                self._sync_steps(rest)
+            # never a bookmark past an owner whose flows still wait for their steps
+            bookmark = self._steps.covered or self._first_bookmark
+        self.stream_state.update(bookmark.bookmark())
         if last:
             self.close()
         sdk_compat.write_state(self)
         if last:
             self._end_pass()
+
+    @cached_property
+    def _first_bookmark(self) -> OwnerPass:
+        """The bookmark as this run found it: where a run that covers no owner leaves it."""
+        return OwnerPass.from_bookmark(self.stream_state)
+
+    @property
+    def steps_streams(self) -> list[GongStream]:
+        """flow_steps and flow_definitions, those of them that this run syncs."""
+        return [s for s in self.child_streams if s.selected]  # type: ignore[misc]
+
+    @property
+    def activated_streams(self) -> list[GongStream]:
+        """The streams whose version a trusted pass activates: flows and its selected children."""
+        return [self, *self.steps_streams] if self.selected else self.steps_streams
+
+    @override
+    def generate_child_contexts(
+        self, record: dict, context: t.Mapping[str, t.Any] | None
+    ) -> Iterable[dict | None]:
+        return ()  # the steps streams sync once per batch of 20 flows, not once per flow record
+
+    def _sync_steps(self, flow_ids: list[str]) -> None:
+        sdk_compat.sync_children(self, {"flow_ids": flow_ids})
+
+    def flows_with_steps(self, flow_ids: list[str]) -> list[dict]:
+        """Gong's flows with steps for one batch: one steps call (more only to find a flow that
+        vanished), shared by flow_steps and flow_definitions."""
+        key = tuple(flow_ids)
+        if self._steps_batch is None or self._steps_batch[0] != key:
+            steps = t.cast("FlowStepsStream", self.gong_tap.streams["flow_steps"])
+            flows = list(fetch_steps(flow_ids, steps.post, self._vanished))
+            self._steps_batch = (key, flows)
+        return self._steps_batch[1]
+
+    def _vanished(self, flow_id: str) -> None:
+        self.logger.warning(
+            "Skipping the steps of flow %s: Gong listed it but no longer knows it (404 Flow not "
+            "found from POST /v2/flows/steps); it was deleted after the list.",
+            flow_id,
+        )
 
     def _end_pass(self) -> None:
         """Activate the pass's version only if the pass can be trusted; fail one that saw nothing.
@@ -299,8 +361,99 @@ class FlowsStream(GongStream):
                 done.accepted,
             )
             return
-        sdk_compat.write_activate_version(self, done.version)
+        for stream in self.activated_streams:
+            sdk_compat.write_activate_version(stream, done.version)
 
     def close(self) -> None:
         if self._prefetcher is not None:
             self._prefetcher.close()
+
+
+class FlowStepsBase(GongStream):
+    """POST /v2/flows/steps for a batch of at most 20 flow ids the owner pass saw.
+
+    An SDK child of flows, so selecting it runs the owner pass even when flows itself is not
+    selected; flows syncs it once per batch, and both children share each batch's one call.
+    """
+
+    parent_stream_type = FlowsStream
+    selected_by_default = False
+    path = "/v2/flows/steps"
+    records_key = "flows"
+    paginated = False
+    payload_as_json = True
+    # One bookmark for the stream, not one state entry per batch.
+    state_partitioning_keys: t.ClassVar[list[str]] = []
+
+    def __init__(self, tap: t.Any) -> None:
+        super().__init__(tap, http_method="POST")
+
+    @override
+    def prepare_request_payload(
+        self, context: t.Mapping[str, t.Any] | None, next_page_token: str | None
+    ) -> dict | None:
+        return {"flowIds": list(context["flow_ids"]) if context else []}
+
+    @override
+    def validate_response(self, response: requests.Response) -> None:
+        if response.status_code == 404:
+            messages = " ".join(str(e) for e in errors.gong_body(response).get("errors") or [])
+            if "flow not found" in messages.lower():
+                raise FlowNotFoundError(messages)
+        super().validate_response(response)
+
+    def post(self, flow_ids: list[str]) -> list[dict]:
+        """One steps call (retried like every call), its flows checked at the door."""
+        flows = [flow for page in self.fetch_pages({"flow_ids": flow_ids}) for flow in page]
+        for flow in flows:
+            steps = flow.get("steps")
+            if steps is None:
+                flow["steps"] = steps = []
+            if not isinstance(steps, list) or not all(
+                isinstance(step, dict)
+                and isinstance(step.get("id"), (str, int))
+                and not isinstance(step.get("id"), bool)
+                for step in steps
+            ):
+                raise GongTapError(
+                    f"Gong answered {self.path} with steps of the wrong shape for flow "
+                    f"{flow['id']}: expected a list of objects that each have an 'id'."
+                )
+        return flows
+
+    @property
+    def flows_stream(self) -> FlowsStream:
+        return t.cast("FlowsStream", self.gong_tap.streams["flows"])
+
+    @override
+    def get_records(self, context: t.Mapping[str, t.Any] | None) -> Iterable[dict]:
+        for flow in self.flows_stream.flows_with_steps(
+            list(context["flow_ids"]) if context else []
+        ):
+            yield from self.rows(flow)
+
+    def rows(self, flow: dict) -> Iterable[dict]:
+        raise NotImplementedError
+
+
+class FlowStepsStream(FlowStepsBase):
+    """One row per step of each flow: what the flow does, in order."""
+
+    name = "flow_steps"
+    primary_keys = ("flow_id", "id")
+
+    @override
+    def rows(self, flow: dict) -> Iterable[dict]:
+        for step in flow["steps"]:
+            yield {**step, "id": record_id(step["id"]), "flow_id": flow["id"]}
+
+
+class FlowDefinitionsStream(FlowStepsBase):
+    """One row per distinct flow: its metadata and description as the steps endpoint gives them."""
+
+    name = "flow_definitions"
+    primary_keys = ("id",)
+
+    @override
+    def rows(self, flow: dict) -> Iterable[dict]:
+        yield {k: v for k, v in flow.items() if k != "steps"}

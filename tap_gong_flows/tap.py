@@ -255,6 +255,8 @@ class TapGongFlows(Tap):
             gong_streams.WorkspacesStream(self),
             gong_streams.UsersStream(self),
             gong_streams.FlowsStream(self),
+            gong_streams.FlowStepsStream(self),
+            gong_streams.FlowDefinitionsStream(self),
         ]
 
     @property

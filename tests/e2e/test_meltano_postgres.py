@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 import pytest
 
 from tests.conftest import ROOT, discover, expected_rows, owners_of, start_gong
-from tests.gong_standin import Flow, GongStandIn, World, make_world
+from tests.gong_standin import GREETING_HTML, Flow, GongStandIn, World, make_world
 
 if t.TYPE_CHECKING:
     from tests.e2e.conftest import Pipeline
@@ -239,6 +239,42 @@ def test_users_and_workspaces_tables_equal_what_gong_serves(
         ) == sorted(world.workspaces, key=lambda w: w["id"])
     finally:
         gong.stop()
+
+
+def test_flow_steps_and_definitions_load_byte_for_byte(
+    gong: GongStandIn, pipeline: t.Callable[..., Pipeline]
+) -> None:
+    """Issue 13: both streams selected load into PostgreSQL; HTML and non-ASCII step bodies
+    arrive exactly as Gong sent them."""
+    flows = pipeline(
+        gong,
+        tap={"emit_activate_version_messages": True},
+        target={"hard_delete": True},
+        select=["flows.*", "flow_steps.*", "flow_definitions.*"],
+    )
+    run = flows.run()
+    assert run.code == 0, run.explain()
+    world = gong.world
+    flow_ids = {flow_id for _, flow_id in served(world)}
+    expected = {
+        (flow_id, step["id"]): step
+        for flow_id in flow_ids
+        for step in (world.flow_with_steps(flow_id) or {"steps": []})["steps"]
+    }
+    steps = {(r["flow_id"], r["id"]): r for r in flows.rows("flow_steps")}
+    assert set(steps) == set(expected)
+    for key, step in expected.items():
+        for name, value in step.items():
+            assert steps[key][name] == value, (key, name)
+    assert any(r["body"] and GREETING_HTML in r["body"] for r in steps.values())
+    definitions = {r["id"]: r for r in flows.rows("flow_definitions")}
+    assert set(definitions) == flow_ids
+    for flow_id, row in definitions.items():
+        published = world.flow_with_steps(flow_id)
+        assert row["name"] == published["name"]
+        assert row["description"] == published["description"]
+    calls = [r for r in gong.requests if r.path == "/v2/flows/steps"]
+    assert len(calls) == -(-len(flow_ids) // 20)
 
 
 @pytest.mark.xfail(

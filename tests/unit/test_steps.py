@@ -14,7 +14,7 @@ def drain(queue: StepsQueue) -> list[list[str]]:
 
 
 def test_distinct_ids_in_batches_of_20_and_none_twice() -> None:
-    queue = StepsQueue()
+    queue = StepsQueue[str]()
     company = [f"c{i}" for i in range(15)]
     batches = []
     for owner in range(10):
@@ -28,33 +28,33 @@ def test_distinct_ids_in_batches_of_20_and_none_twice() -> None:
     assert len(ids) == len(set(ids)) == 15 + 30
     assert all(len(b) == BATCH for b in batches[:-1])
     assert len(batches) == math.ceil(45 / BATCH)
-    assert queue.covered_owner == "owner9"
+    assert queue.covered == "owner9"
     assert queue.distinct == 45
 
 
-def test_the_covered_owner_never_runs_ahead_of_the_steps_handed_out() -> None:
-    queue = StepsQueue(batch=4)
+def test_the_covered_never_runs_ahead_of_the_steps_handed_out() -> None:
+    queue = StepsQueue[str](batch=4)
     queue.add_owner("a", ["1", "2", "3"])
     assert drain(queue) == []
-    assert queue.covered_owner is None  # a's ids wait for a full batch
+    assert queue.covered is None  # a's ids wait for a full batch
     queue.add_owner("b", ["3", "4", "5"])
     assert drain(queue) == [["1", "2", "3", "4"]]
-    assert queue.covered_owner == "a"  # b's "5" is still pending
+    assert queue.covered == "a"  # b's "5" is still pending
     queue.add_owner("c", ["1", "2"])  # nothing new: covered as soon as b is
-    assert queue.covered_owner == "a"
+    assert queue.covered == "a"
     assert queue.rest() == ["5"]
-    assert queue.covered_owner == "c"
+    assert queue.covered == "c"
     assert queue.rest() is None
 
 
 def test_owners_with_no_new_flow_are_covered_at_once() -> None:
-    queue = StepsQueue(batch=2)
+    queue = StepsQueue[str](batch=2)
     queue.add_owner("a", [])
-    assert queue.covered_owner == "a"
+    assert queue.covered == "a"
     queue.add_owner("b", ["1", "2"])
     assert drain(queue) == [["1", "2"]]
     queue.add_owner("c", ["2"])
-    assert queue.covered_owner == "c"
+    assert queue.covered == "c"
 
 
 class FakeGong:
