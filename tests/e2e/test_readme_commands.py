@@ -268,6 +268,23 @@ def test_production_run_then_its_state(user: ReadmeUser) -> None:
     assert STATE_ID not in user.ok(the_command(r"meltano state list")).stdout.split()
 
 
+@runs(r"meltano select tap-gong-flows flow_steps ", r"meltano select tap-gong-flows flow_def")
+def test_selecting_the_steps_streams(user: ReadmeUser) -> None:
+    """Flows with its steps and definitions, as the README's select commands say (issue 13)."""
+    for stream in ("flows", "flow_steps", "flow_definitions"):
+        user.ok(the_command(rf"meltano select tap-gong-flows {stream} "))
+    user.ok(the_command(r"meltano run tap-gong-flows target-postgres$"))
+    world = user.pipeline.gong.world
+    flow_ids = {f["id"] for o in owners_of(world) for f in world.flows_for(o, None)}
+    definitions = user.pipeline.rows("flow_definitions")
+    assert {r["id"] for r in definitions} == flow_ids
+    steps = user.pipeline.rows("flow_steps")
+    assert {r["flow_id"] for r in steps} == flow_ids
+    schema = user.pipeline.schema
+    users_table = user.pipeline.warehouse.execute(f"SELECT to_regclass('\"{schema}\".users')")
+    assert users_table == "", "meltano select left users selected"
+
+
 @runs(r"meltano job add ", r"meltano schedule ", r"meltano run gong-flows$")
 def test_job_and_schedule(user: ReadmeUser) -> None:
     user.ok(the_command(r"meltano job add "))
