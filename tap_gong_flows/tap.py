@@ -35,7 +35,7 @@ if t.TYPE_CHECKING:
     from singer_sdk.streams import Stream
 
 SECRET_SETTINGS = ("access_key", "access_key_secret", "access_token")
-STREAM_ORDER = ("workspaces", "users", "flows")
+STREAM_ORDER = ("workspaces", "users", "flows", "flow_steps", "flow_definitions")
 
 
 def _stream_rank(name: str) -> int:
