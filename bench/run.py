@@ -12,7 +12,7 @@ run lasts but read the child's peak memory every 20 ms. The tap (`python -m tap_
 stdout to a file; their CPU time (user + sys, every thread) comes from os.wait4, their peak RSS
 from /proc, so the stand-in's CPU and memory never count.
 CPU figures take the least of --repeat tries: other work on the machine only ever adds to them.
-It prints one table, each figure beside its goal of issue 5, and exits 1 if a goal is missed.
+It prints one table, each figure beside its goal (issues 5 and 12), and exits 1 if a goal is missed.
 """
 
 from __future__ import annotations
@@ -38,6 +38,10 @@ from tests.gong_standin import GongStandIn, World, make_world  # noqa: E402
 GONG_CALLS_PER_SECOND = 3  # Gong's default limit, which the stand-in enforces in part 1
 FLOWS_PER_PAGE = 100  # the stand-in's page size, and Gong's
 GOAL_OWNERS = 5000  # where issue 5 sets the STATE and per-owner goals
+# Issue 12: within twice the bare loop's CPU per record, on the SDK's own record path. (Issue 5
+# asked 1.5, met with a private SDK override, dropped because at Gong's 300 records a second the
+# difference is about 1 ms of CPU a second.)
+RECORD_CPU_GOAL = 2.0
 FAST = {"max_requests_per_second": 1000}  # parts 2-4 measure CPU, not the rate limit
 
 # Python's default buffering in every child, so a shell's PYTHONUNBUFFERED=1 (common in
@@ -401,8 +405,8 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one report, i
         Figure(
             "CPU per record, tap / bare loop",
             f"{record_ratio:.2f} ({us(tap_per_record)} / {us(bare_per_record)})",
-            "<= 1.5",
-            record_ratio <= 1.5,
+            f"<= {RECORD_CPU_GOAL}",
+            record_ratio <= RECORD_CPU_GOAL,
         )
     )
     figures.append(

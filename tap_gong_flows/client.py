@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 import re
 import threading
@@ -16,9 +15,7 @@ from singer_sdk import RESTStream, SchemaDirectory, StreamSchema
 from singer_sdk.authenticators import BasicAuthenticator, BearerTokenAuthenticator
 from singer_sdk.exceptions import RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
-from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.pagination import BaseAPIPaginator, SinglePagePaginator
-from singer_sdk.singerlib import RecordMessage
 from singer_sdk.streams.rest import PageContext
 from typing_extensions import override
 
@@ -293,34 +290,6 @@ class GongStream(RESTStream[str | None]):
         for record in t.cast("list[dict]", records):
             record["id"] = record_id(record["id"])
         return t.cast("list[dict]", records)
-
-    @cached_property
-    def _plain_output(self) -> bool:
-        """True when records go out exactly as fetched: every property selected, no map."""
-        maps = self.stream_maps
-        return (
-            len(maps) == 1
-            and type(maps[0]) is SameRecordTransform
-            and not maps[0].flattening_enabled
-            and maps[0].stream_alias == self.name
-            and all(self.mask.values())
-        )
-
-    @override
-    def _generate_record_messages(self, record: dict) -> t.Generator[RecordMessage, None, None]:
-        # The SDK's path pops deselected properties, conforms types and applies maps for every
-        # record; with none of those in play it was most of the tap's CPU per record. A private
-        # SDK method: the SDK has no public hook on how a record becomes a message. Its name and
-        # signature are checked by tests/test_sdk_surface.py.
-        if not self._plain_output:
-            yield from super()._generate_record_messages(record)  # the SDK's own path, private
-            return
-        yield RecordMessage(
-            stream=self.name,
-            record=record,
-            version=sdk_compat.stream_version(self),
-            time_extracted=dt.datetime.now(dt.timezone.utc),
-        )
 
     @override
     def parse_response(self, response: requests.Response) -> t.Iterable[dict]:

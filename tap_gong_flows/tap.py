@@ -15,6 +15,7 @@ import click
 import simplejson
 from singer_sdk import Tap
 from singer_sdk import typing as th
+from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities
 from singer_sdk.tap_base import CliTestOptionValue
@@ -23,7 +24,6 @@ from typing_extensions import override
 from tap_gong_flows import redact, sdk_compat, settings
 from tap_gong_flows import streams as gong_streams
 from tap_gong_flows.errors import GongTapError
-from tap_gong_flows.output import BufferedMsgSpecWriter
 from tap_gong_flows.progress import RunProgress
 from tap_gong_flows.rate_limit import RateLimitedSession, RateLimiter
 from tap_gong_flows.settings import DEFAULT_API_URL
@@ -46,7 +46,7 @@ class TapGongFlows(Tap):
     """Singer tap for Gong Engage flows."""
 
     name = "tap-gong-flows"
-    message_writer_class = BufferedMsgSpecWriter
+    message_writer_class = MsgSpecWriter  # about ten times faster than the default writer
     # No BATCH: a batch would carry records that the per-owner STATE has already covered.
     capabilities: t.ClassVar[list[CapabilitiesEnum]] = [
         c for c in Tap.capabilities if c != PluginCapabilities.BATCH

@@ -1,0 +1,144 @@
+"""Share Gong's daily quota: a call budget per run and per day, passes that span runs (issue 14)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+from tests.conftest import TapRun, expected_rows, owners_of, run_tap, tap_config
+from tests.gong_standin import Fault, make_world
+
+
+def keys(run: TapRun) -> list[tuple[str, str]]:
+    return [(r["flow_owner_email"], r["id"]) for r in run.records()]
+
+
+def one_page_world(owners: int):
+    return make_world(owners=owners, company_flows=2, personal_per_owner=1, shared_per_owner=0)
+
+
+def test_a_run_budget_spreads_one_pass_over_runs_with_one_version(gong_factory, tmp_path):
+    world = one_page_world(30)
+    gong = gong_factory(world)
+    owners = owners_of(world)
+    config = tap_config(gong, max_requests_per_run=10, emit_activate_version_messages=True)
+    runs, state = [], None
+    for _ in range(3):
+        gong.reset_log()
+        run = run_tap(config, tmp_path, state=state)
+        assert run.code == 0, run.stderr
+        assert "Traceback" not in run.stderr
+        assert len(gong.requests) <= 10
+        runs.append(run)
+        state = run.states[-1]
+    first, second, third = runs
+    assert first.of_type("ACTIVATE_VERSION") == second.of_type("ACTIVATE_VERSION") == []
+    version = first.states[-1]["bookmarks"]["flows"]["version"]
+    assert third.of_type("ACTIVATE_VERSION") == [
+        {"type": "ACTIVATE_VERSION", "stream": "flows", "version": version}
+    ]
+    assert {m["version"] for r in runs for m in r.of_type("RECORD")} == {version}
+    union = [k for r in runs for k in keys(r)]
+    assert sorted(union) == sorted(expected_rows(world, owners)), "a row lost or repeated"
+    (line,) = [x for x in first.stderr.splitlines() if "call budget" in x and "INFO" in x]
+    assert "10 requests" in line
+    assert "owners 1 to 10 of 30" in line
+    assert "the next run starts after owner0010@example.com" in line
+    assert "pass started" in first.stderr
+    assert max(len(json.dumps(s)) for r in runs for s in r.states) < 1024
+    unbudgeted = run_tap(tap_config(gong), tmp_path)
+    assert sorted(keys(unbudgeted)) == sorted(union)
+
+
+def test_a_spent_daily_budget_makes_the_next_run_that_day_send_nothing(gong_factory, tmp_path):
+    world = one_page_world(12)
+    gong = gong_factory(world)
+    config = tap_config(gong, max_requests_per_day=5)
+    first = run_tap(config, tmp_path)
+    assert first.code == 0, first.stderr
+    assert len(gong.requests) == 5
+    bookmark = first.states[-1]["bookmarks"]["flows"]
+    assert bookmark["day"] == dt.datetime.now(dt.timezone.utc).date().isoformat()
+    assert bookmark["day_requests"] == 5
+
+    gong.reset_log()
+    second = run_tap(config, tmp_path, state=first.states[-1])
+    assert second.code == 0, second.stderr
+    assert gong.requests == [], "a spent daily budget sent a request"
+    assert second.records() == []
+    assert "daily call budget" in second.stderr
+    assert "renews at" in second.stderr
+    assert "00:00 UTC" in second.stderr
+
+
+def test_yesterdays_count_does_not_hold_back_today(gong_factory, tmp_path):
+    world = one_page_world(4)
+    gong = gong_factory(world)
+    config = tap_config(gong, max_requests_per_day=5)
+    state = {
+        "bookmarks": {
+            "flows": {"version": 1, "last_owner": None, "day": "2000-01-01", "day_requests": 5}
+        }
+    }
+    run = run_tap(config, tmp_path, state=state)
+    assert run.code == 0, run.stderr
+    assert len(gong.requests) == 4
+    assert run.states[-1]["bookmarks"]["flows"]["day_requests"] == 4
+
+
+def test_retries_count_against_the_budget(gong_factory, tmp_path):
+    world = one_page_world(10)
+    gong = gong_factory(world)
+    gong.add_fault(Fault(owner="owner0002@example.com", status=500, times=2))
+    run = run_tap(tap_config(gong, max_requests_per_run=6), tmp_path)
+    assert run.code == 0, run.stderr
+    assert len(gong.requests) == 6
+    done = {r["flow_owner_email"] for r in run.records()}
+    assert done == {f"owner000{i}@example.com" for i in range(1, 5)}
+
+
+def test_a_budget_smaller_than_one_owner_still_makes_progress(gong_factory, tmp_path):
+    world = make_world(owners=3, company_flows=5)
+    gong = gong_factory(world, page_size=2)  # 3 pages or more an owner
+    config = tap_config(gong, max_requests_per_run=1)
+    run = run_tap(config, tmp_path)
+    assert run.code == 0, run.stderr
+    assert {r["flow_owner_email"] for r in run.records()} == {"owner0001@example.com"}
+    assert "smaller than the calls one owner needs" in run.stderr
+    resumed = run_tap(config, tmp_path, state=run.states[-1])
+    assert {r["flow_owner_email"] for r in resumed.records()} == {"owner0002@example.com"}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"max_requests_per_run": 0}, "max_requests_per_run must be a whole number from 1"),
+        ({"max_requests_per_run": -5}, "max_requests_per_run must be a whole number from 1"),
+        ({"max_requests_per_day": 2.5}, "max_requests_per_day must be a whole number from 1"),
+        ({"max_requests_per_day": "lots"}, "max_requests_per_day must be a whole number from 1"),
+    ],
+)
+def test_bad_budgets_are_config_errors(gong_factory, tmp_path, change, message):
+    gong = gong_factory(make_world(owners=1))
+    run = run_tap({**tap_config(gong), **change}, tmp_path)
+    assert run.code == 1
+    assert message in run.stderr
+    assert "Traceback" not in run.stderr
+    assert gong.requests == []
+
+
+def test_a_run_budget_above_the_daily_one_is_fine(gong_factory, tmp_path):
+    gong = gong_factory(one_page_world(3))
+    run = run_tap(tap_config(gong, max_requests_per_run=50, max_requests_per_day=10), tmp_path)
+    assert run.code == 0, run.stderr
+
+
+def test_a_day_count_of_another_shape_is_a_bad_state(gong_factory, tmp_path):
+    gong = gong_factory(one_page_world(2))
+    state = {"bookmarks": {"flows": {"version": 1, "last_owner": None, "day_requests": "many"}}}
+    run = run_tap(tap_config(gong, max_requests_per_day=10), tmp_path, state=state)
+    assert run.code == 1
+    assert "not of this tap's shape" in run.stderr
+    assert gong.requests == []
