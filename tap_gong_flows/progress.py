@@ -20,6 +20,7 @@ class RunProgress:
         self.logger = logger
         self.started = time.monotonic()
         self.owners_total = 0
+        self.pass_started = ""
         self.owners_done = 0
         self.owners_skipped = 0
         self.records = 0
@@ -40,7 +41,10 @@ class RunProgress:
             if owner:
                 self._owner_retries[owner] += 1
 
-    def start_pass(self, total: int, already_done: int) -> None:
+    def start_pass(self, total: int, already_done: int, started: str = "") -> None:
+        """A pass over `total` owners, `already_done` of them by earlier runs, begun on
+        `started` (a UTC date): a pass can span runs."""
+        self.pass_started = started
         self.owners_total = total
         self._pass_started = time.monotonic()
         self._pass_done = 0
@@ -58,10 +62,10 @@ class RunProgress:
         elapsed = time.monotonic() - self._pass_started
         left = (self.owners_total - self.owners_done) * elapsed / max(1, self._pass_done)
         self.logger.info(
-            "Owner %d of %d %s: %s, %d records, %d pages, %d retries; run so far: %d requests, "
-            "%.1f s waited on the rate limit, about %s left",
-            self.owners_done,
-            self.owners_total,
+            "Owner %s of %s %s: %s, %d records, %d pages, %d retries; run so far: %d requests, "
+            "%.1f s waited on the rate limit, about %s left; pass started %s",
+            f"{self.owners_done:,}",
+            f"{self.owners_total:,}",
             owner,
             "skipped" if skipped else "done",
             records,
@@ -70,6 +74,7 @@ class RunProgress:
             self.limiter.requests,
             self.limiter.waited,
             _duration(left),
+            self.pass_started or "in this run",
         )
 
     def summary(self, outcome: str) -> str:

@@ -24,13 +24,14 @@ MAX_WORKERS = 32
 MAX_TIMEOUT = 3600.0  # an hour for one request is already a hang
 MAX_RETRIES = 100
 MAX_RETRY_WAIT = 86400.0  # a day: Gong's daily quota renews within one
+MAX_BUDGET = 10**9  # calls; Gong's default quota is 10,000 a day
 
 
 @dataclasses.dataclass(frozen=True)
 class Number:
     """A numeric setting: its default and the closed range it must fall in."""
 
-    default: float
+    default: float | None  # None: unset means no limit
     low: float
     high: float
     integer: bool = False
@@ -50,6 +51,8 @@ NUMBERS: dict[str, Number] = {
     "max_retries": Number(5, 0, MAX_RETRIES, integer=True),
     "max_retry_wait_seconds": Number(600, 0, MAX_RETRY_WAIT),
     "max_refused_owner_share": Number(0.5, 0, 1),
+    "max_requests_per_run": Number(None, 1, MAX_BUDGET, integer=True),
+    "max_requests_per_day": Number(None, 1, MAX_BUDGET, integer=True),
 }
 BOOLEANS: dict[str, bool] = {
     "include_inactive_users": False,
@@ -60,7 +63,7 @@ _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off", ""}
 
 
-def _number(name: str, value: object, spec: Number) -> tuple[float | int, str | None]:  # noqa: PLR0911
+def _number(name: str, value: object, spec: Number) -> tuple[float | int | None, str | None]:  # noqa: PLR0911
     """The setting as a number of its kind, or its default and the reason it is not one."""
     if value is None:
         return spec.default, None

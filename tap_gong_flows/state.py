@@ -17,6 +17,7 @@ import typing as t
 from tap_gong_flows.errors import GongTapError
 
 COUNTS = ("accepted", "refused", "records")
+DAY_KEYS = ("day", "day_requests")  # the call budget's count of the day: see budget.py
 
 
 class StateShapeError(GongTapError):
@@ -42,7 +43,7 @@ class OwnerPass:
         """Resume the interrupted pass the bookmark describes, or start a new one."""
         version = bookmark.get("version")
         last_owner = bookmark.get("last_owner")
-        unknown = set(bookmark) - {"version", "last_owner", "progress_markers", *COUNTS}
+        unknown = set(bookmark) - {"version", "last_owner", "progress_markers", *COUNTS, *DAY_KEYS}
         if (
             unknown
             or (version is not None and (not isinstance(version, int) or isinstance(version, bool)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import typing as t
 from functools import cached_property
 
@@ -48,6 +49,8 @@ class WholeListStream(GongStream):
 
     @override
     def get_records(self, context: t.Mapping[str, t.Any] | None) -> Iterable[dict]:
+        if self.gong_tap.day_budget_spent_at_start:
+            return
         if self.activates_versions:
             sdk_compat.set_stream_version(self, self.gong_tap.initialized_at)
         emitted = 0
@@ -134,6 +137,8 @@ class FlowsStream(GongStream):
     # With flow_steps or flow_definitions selected: the flow ids waiting for a steps call, and
     # the bookmark the STATE may say (the last owner whose every flow's steps went out).
     _steps: StepsQueue[OwnerPass] | None = None
+    _owners_started = 0  # in this run
+    stopped_at_budget = False
     _steps_batch: tuple[tuple[str, ...], list[dict]] | None = None
 
     @override
@@ -186,18 +191,23 @@ class FlowsStream(GongStream):
     @property
     @override
     def partitions(self) -> list[dict] | None:
+        if self.gong_tap.day_budget_spent_at_start:  # not even /v2/users to find the owners
+            return []
         return [{"flow_owner_email": owner} for owner in self.remaining_owners]
 
     @override
     def get_records(self, context: t.Mapping[str, t.Any] | None) -> Iterable[dict]:
-        if self._pass_complete:  # company_flows_only: an earlier owner gave every Company flow
-            return
+        if self._pass_complete or self.gong_tap.day_budget_spent_at_start:
+            return  # company_flows_only: an earlier owner gave every Company flow
         if self._prefetcher is None:
             self._prefetcher = self._start_pass()
+        if context is not None and self._budget_stops_before_next_owner():
+            return
         if context is None:  # no owner left to fetch: the resumed pass is complete
             self._finish_owner(None, [])
             return
         owner = context["flow_owner_email"]
+        self._owners_started += 1
         workspace_id = self.config.get("workspace_id") or None
         seen: dict[str, None] = {}  # ids in the order Gong listed them
         pages = 0
@@ -236,7 +246,10 @@ class FlowsStream(GongStream):
 
     def _start_pass(self) -> OrderedPrefetcher:
         owners = self.remaining_owners
-        self.gong_tap.progress.start_pass(len(self.owners), len(self.owners) - len(owners))
+        started = dt.datetime.fromtimestamp(self.owner_pass.version / 1000, dt.timezone.utc)
+        self.gong_tap.progress.start_pass(
+            len(self.owners), len(self.owners) - len(owners), started.date().isoformat()
+        )
         if self.activates_versions:
             for stream in self.activated_streams:
                 sdk_compat.set_stream_version(stream, self.owner_pass.version)
@@ -246,7 +259,9 @@ class FlowsStream(GongStream):
         # company_flows_only stops at the first owner Gong accepts, so an owner fetched ahead
         # would be a request spent for nothing; with one request at a time there is nothing to
         # overlap. Both fetch each owner in this thread, when its pages are asked for.
-        one_at_a_time = self.company_flows_only or workers == 1
+        # With a call budget, one owner at a time too: an owner that was started is finished, so
+        # owners fetched ahead would overshoot the budget by their pages.
+        one_at_a_time = self.company_flows_only or workers == 1 or self.gong_tap.budget.limited
         return OrderedPrefetcher(
             lambda owner: self.fetch_pages({"flow_owner_email": owner}),
             owners,
@@ -282,12 +297,57 @@ class FlowsStream(GongStream):
                 self._sync_steps(rest)
             # never a bookmark past an owner whose flows still wait for their steps
             bookmark = self._steps.covered or self._first_bookmark
-        self.stream_state.update(bookmark.bookmark())
+        self._write_bookmark(bookmark)
         if last:
             self.close()
         sdk_compat.write_state(self)
         if last:
             self._end_pass()
+
+    def _write_bookmark(self, bookmark: OwnerPass) -> None:
+        """The flows bookmark, with the day's call count when a daily budget is set."""
+        day = self.gong_tap.budget.bookmark() if self.gong_tap.budget.per_day else {}
+        self._written = bookmark
+        self.stream_state.update({**bookmark.bookmark(), **day})
+
+    def _budget_stops_before_next_owner(self) -> bool:
+        """Whether the call budget ends the run before the next owner starts (never before the
+        run's first owner: a budget smaller than one owner's calls still does one owner a run)."""
+        if self.stopped_at_budget:
+            return True
+        reason = self.gong_tap.budget.spent()
+        if reason is None or not self._owners_started:
+            return False
+        self.stopped_at_budget = True
+        self.close()
+        done = self.gong_tap.progress.owners_done
+        first = done - self._owners_started + 1
+        bookmark = getattr(self, "_written", self._first_bookmark)
+        smaller = ""
+        per_run = self.gong_tap.budget.per_run
+        if (
+            self._owners_started == 1
+            and per_run is not None
+            and per_run < self.gong_tap.budget.used()
+        ):
+            smaller = (
+                " The budget is smaller than the calls one owner needs: each run does one owner."
+            )
+        self.logger.info(
+            "Stopping at the call budget: %s. This run did owners %s to %s of %s (the pass, "
+            "started %s, has done %s of them); the next run starts after %s.%s",
+            reason,
+            f"{first:,}",
+            f"{done:,}",
+            f"{len(self.owners):,}",
+            self.gong_tap.progress.pass_started,
+            f"{done:,}",
+            bookmark.last_owner or "the first owner",
+            smaller,
+        )
+        self._write_bookmark(bookmark)  # the day's count as it stands now
+        sdk_compat.write_state(self)
+        return True
 
     @cached_property
     def _first_bookmark(self) -> OwnerPass:

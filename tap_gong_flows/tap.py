@@ -23,6 +23,7 @@ from typing_extensions import override
 
 from tap_gong_flows import redact, sdk_compat, settings
 from tap_gong_flows import streams as gong_streams
+from tap_gong_flows.budget import CallBudget
 from tap_gong_flows.errors import GongTapError
 from tap_gong_flows.progress import RunProgress
 from tap_gong_flows.rate_limit import RateLimitedSession, RateLimiter
@@ -165,6 +166,21 @@ class TapGongFlows(Tap):
             "and is activated only once the resumed run completes it.",
         ),
         th.Property(
+            "max_requests_per_run",
+            th.IntegerType,
+            title="Max requests per run",
+            description="Call budget of one run, every call counted (users and flows pages, steps "
+            "calls, retries), checked before each owner starts; the run ends at the last complete "
+            "owner with its STATE, exit 0, and the next run carries on. Unset means no limit.",
+        ),
+        th.Property(
+            "max_requests_per_day",
+            th.IntegerType,
+            title="Max requests per day",
+            description="Call budget of one UTC day, counted across runs in the STATE; a run that "
+            "starts with it spent sends no request. Unset means no limit.",
+        ),
+        th.Property(
             "max_refused_owner_share",
             th.NumberType,
             default=0.5,
@@ -208,6 +224,7 @@ class TapGongFlows(Tap):
                 "written by tap-gong-flows, or none for a full pass."
             )
         OwnerPass.from_bookmark(bookmarks.get("flows", {}))
+        CallBudget.from_bookmark(bookmarks.get("flows", {}), None, None, lambda: 0)
         super().load_state(state)
 
     @property
@@ -236,6 +253,32 @@ class TapGongFlows(Tap):
         if errors and raise_errors:
             raise ConfigValidationError("Config validation failed", errors=errors)
         return errors
+
+    @cached_property
+    def budget(self) -> CallBudget:
+        """The call budget of this run and of the UTC day (every call the limiter lets out)."""
+        bookmark = self.state.get("bookmarks", {}).get("flows", {}) if self.state else {}
+        return CallBudget.from_bookmark(
+            bookmark,
+            self.config.get("max_requests_per_run"),
+            self.config.get("max_requests_per_day"),
+            lambda: self.limiter.requests,
+        )
+
+    @cached_property
+    def day_budget_spent_at_start(self) -> bool:
+        """True when earlier runs of today spent the daily budget: this run sends no request."""
+        budget = self.budget
+        spent = budget.per_day is not None and budget.used_today_before >= budget.per_day
+        if spent:
+            self.logger.info(
+                "The daily call budget is spent: %d requests today (UTC) of "
+                "max_requests_per_day %d. No request was sent; it renews at %s.",
+                budget.used_today_before,
+                budget.per_day,
+                budget.renews_at,
+            )
+        return spent
 
     @cached_property
     def limiter(self) -> RateLimiter:
@@ -318,6 +361,8 @@ class TapGongFlows(Tap):
         for stream in self.streams.values():
             if isinstance(stream, gong_streams.FlowsStream):
                 stream.close()
+                if outcome == "complete" and stream.stopped_at_budget:
+                    outcome = "stopped at the call budget, the pass goes on in the next run"
         self.logger.info(self.progress.summary(outcome))
 
     # The tap the running CLI built: the SDK's invoke creates it and keeps no reference.

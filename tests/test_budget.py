@@ -42,7 +42,7 @@ def test_a_run_budget_spreads_one_pass_over_runs_with_one_version(gong_factory, 
     assert {m["version"] for r in runs for m in r.of_type("RECORD")} == {version}
     union = [k for r in runs for k in keys(r)]
     assert sorted(union) == sorted(expected_rows(world, owners)), "a row lost or repeated"
-    (line,) = [x for x in first.stderr.splitlines() if "call budget" in x and "INFO" in x]
+    (line,) = [x for x in first.stderr.splitlines() if "Stopping at the call budget" in x]
     assert "10 requests" in line
     assert "owners 1 to 10 of 30" in line
     assert "the next run starts after owner0010@example.com" in line

@@ -1,0 +1,85 @@
+"""Gong's daily quota, shared: a call budget per run and per UTC day.
+
+Gong gives a company 10,000 calls a day for every integration it runs. The tap counts every call
+it sends (users pages, flows pages, steps calls, retries) through the one rate limiter, and
+checks the budget before each owner starts: an owner that was started is finished, then the run
+ends at the last complete owner with its STATE, exit 0. The day's count lives in the bookmark
+(`day`, `day_requests`), so it holds across runs of the same UTC day.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+import typing as t
+
+from tap_gong_flows.state import StateShapeError
+
+if t.TYPE_CHECKING:
+    from collections.abc import Callable
+
+DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def today() -> dt.date:
+    return dt.datetime.now(dt.timezone.utc).date()
+
+
+@dataclasses.dataclass
+class CallBudget:
+    """The calls this run may still send; `used` reads the calls sent so far in this run."""
+
+    per_run: int | None
+    per_day: int | None
+    used: Callable[[], int]
+    day: dt.date
+    used_today_before: int = 0  # calls earlier runs of the same UTC day sent
+
+    @classmethod
+    def from_bookmark(
+        cls,
+        bookmark: t.Mapping[str, t.Any],
+        per_run: int | None,
+        per_day: int | None,
+        used: Callable[[], int],
+        day: dt.date | None = None,
+    ) -> CallBudget:
+        day = day or today()
+        seen_day, count = bookmark.get("day"), bookmark.get("day_requests", 0)
+        if (seen_day is not None and not (isinstance(seen_day, str) and DAY.match(seen_day))) or (
+            not isinstance(count, int) or isinstance(count, bool) or count < 0
+        ):
+            raise StateShapeError(
+                "The state's bookmarks.flows is not of this tap's shape: its day count must be "
+                f'"day": "YYYY-MM-DD" and "day_requests": <count>, got day {seen_day!r} and '
+                f"day_requests {count!r}. Pass a state written by tap-gong-flows, or none."
+            )
+        earlier = count if seen_day == day.isoformat() else 0
+        return cls(per_run, per_day, used, day, earlier)
+
+    @property
+    def limited(self) -> bool:
+        return self.per_run is not None or self.per_day is not None
+
+    def used_today(self) -> int:
+        return self.used_today_before + self.used()
+
+    def spent(self) -> str | None:
+        """Why no further owner may start, or None while one may."""
+        if self.per_run is not None and self.used() >= self.per_run:
+            return f"{self.used()} requests of max_requests_per_run {self.per_run}"
+        if self.per_day is not None and self.used_today() >= self.per_day:
+            return (
+                f"{self.used_today()} requests today (UTC) of max_requests_per_day "
+                f"{self.per_day}, {self.used()} of them in this run"
+            )
+        return None
+
+    @property
+    def renews_at(self) -> str:
+        tomorrow = self.day + dt.timedelta(days=1)
+        return f"{tomorrow.isoformat()} 00:00 UTC"
+
+    def bookmark(self) -> dict[str, t.Any]:
+        return {"day": self.day.isoformat(), "day_requests": self.used_today()}
