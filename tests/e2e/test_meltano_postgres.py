@@ -165,6 +165,32 @@ def test_a_run_whose_owners_are_all_refused_leaves_the_table_as_it_was(
     assert loaded(flows.rows()) == before, "the table lost rows"
 
 
+def test_a_pass_spans_two_runs_under_a_call_budget(
+    gong: GongStandIn, pipeline: t.Callable[..., Pipeline]
+) -> None:
+    """Issue 14: a budget of 4 calls a run, 4 owners of 2 pages: two meltano runs, both exit 0;
+    the table is complete and activated only after the second, with the first run's version."""
+    settings = {"emit_activate_version_messages": True, "max_requests_per_run": 4}
+    flows = pipeline(gong, tap=settings, target={"hard_delete": True}, select=["flows.*"])
+
+    first = flows.run()
+
+    assert first.code == 0, first.explain()
+    assert "Stopping at the call budget" in first.stderr
+    bookmark = flows.state()["singer_state"]["bookmarks"]["flows"]
+    assert bookmark["last_owner"] == owners_of(gong.world)[1]
+    assert len({r["flow_owner_email"] for r in flows.rows()}) == 2
+
+    second = flows.run()
+
+    assert second.code == 0, second.explain()
+    finished = flows.state()["singer_state"]["bookmarks"]["flows"]
+    assert (finished["version"], finished["last_owner"]) == (bookmark["version"], None)
+    rows = flows.rows()
+    assert loaded(rows) == served(gong.world)
+    assert {r["_sdc_table_version"] for r in rows} == {bookmark["version"]}
+
+
 def test_run_stopped_by_the_daily_quota_resumes_from_meltano_state(
     gong: GongStandIn, pipeline: t.Callable[..., Pipeline]
 ) -> None:
