@@ -140,15 +140,16 @@ class GongStream(RESTStream[str | None]):
     def _raise_retriable(self, response: requests.Response) -> t.NoReturn:
         """Retry after Gong's Retry-After, held for every request, unless it is too long."""
         header = response.headers.get("Retry-After")
-        wait = retry.requested_wait(response.status_code, header)
-        if wait is not None:
-            if wait > float(self.config["max_retry_wait_seconds"]):
-                raise QuotaSpentError(response, wait)
-            wait += retry.jitter(wait)
-            self.gong_tap.limiter.hold(wait)
+        wait = retry.after_answer(
+            response.status_code, header, float(self.config["max_retry_wait_seconds"])
+        )
+        if wait.stop:
+            raise QuotaSpentError(response, t.cast("float", wait.seconds))
+        if wait.seconds is not None:
+            self.gong_tap.limiter.hold(wait.seconds)
         said = f"; Retry-After {header!r}" if header else ""
         raise GongRetriableError(
-            f"Gong answered {describe_response(response)}{said}", response, wait
+            f"Gong answered {describe_response(response)}{said}", response, wait.seconds
         )
 
     @staticmethod
@@ -177,15 +178,7 @@ class GongStream(RESTStream[str | None]):
 
     @override
     def backoff_wait_generator(self) -> t.Generator[float, t.Any, None]:
-        attempt = 0
-        exception = yield  # type: ignore[misc]
-        while True:
-            attempt += 1
-            if isinstance(exception, GongRetriableError) and exception.wait is not None:
-                wait = exception.wait
-            else:
-                wait = retry.exponential_wait(attempt)
-            exception = yield wait
+        return retry.wait_generator()
 
     @override
     def backoff_jitter(self, value: float) -> float:

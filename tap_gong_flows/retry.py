@@ -9,6 +9,10 @@
   `Retry-After` longer than `max_retry_wait_seconds` (a spent daily quota), or one that is
   infinite, is not slept through: the sync stops at once with a resumable STATE.
 - A `Retry-After` that cannot be read (text, negative, not a number) counts as absent.
+
+client.py wires this in: `validate_response` asks `is_retried` and `after_answer`, holds the rate
+limiter for the wait, and hands `wait_generator` to singer-sdk's backoff; the rate limiter
+(rate_limit.py) does every wait that holds all requests.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import datetime as dt
 import email.utils
 import math
 import random
+import typing as t
 
 MIN_JITTER = 0.05
 MAX_JITTER = 0.5
@@ -58,6 +63,38 @@ def requested_wait(status: int, header: str | None, now: dt.datetime | None = No
     if wait is None and status == 429:
         return DEFAULT_RETRY_AFTER
     return wait
+
+
+class Wait(t.NamedTuple):
+    """What to do after a retried answer: hold every request `seconds` (None: back off
+    exponentially instead), or, when `stop`, end the sync: Gong asked for longer than a run
+    waits."""
+
+    seconds: float | None
+    stop: bool = False
+
+
+def after_answer(
+    status: int, header: str | None, max_wait: float, now: dt.datetime | None = None
+) -> Wait:
+    """The wait after a retried status and its Retry-After header."""
+    asked = requested_wait(status, header, now)
+    if asked is None:
+        return Wait(None)
+    if asked > max_wait:
+        return Wait(asked, stop=True)
+    return Wait(asked + jitter(asked))
+
+
+def wait_generator() -> t.Generator[float, BaseException | None, None]:
+    """backoff's wait generator: the wait the failure carries (Gong's Retry-After, already held
+    for every request), else exponential backoff with jitter."""
+    attempt = 0
+    failure = yield  # type: ignore[misc]  # backoff primes the generator with next()
+    while True:
+        attempt += 1
+        carried = getattr(failure, "wait", None)
+        failure = yield carried if carried is not None else exponential_wait(attempt)
 
 
 def resume_time(wait: float, now: dt.datetime | None = None) -> dt.datetime | None:

@@ -204,3 +204,40 @@ def test_exponential_wait_is_reproducible_with_a_seed() -> None:
 def test_the_policy_constants_hang_together() -> None:
     assert 0 < retry.MIN_JITTER < retry.MAX_JITTER < 1
     assert retry.DEFAULT_RETRY_AFTER > 0
+
+
+# The decision after a retried answer, and backoff's wait generator
+
+
+def test_after_answer_holds_for_retry_after_plus_jitter() -> None:
+    wait = retry.after_answer(503, "3", max_wait=600)
+    assert not wait.stop
+    assert wait.seconds is not None
+    assert 3.0 + retry.MIN_JITTER <= wait.seconds <= 3.0 + retry.MAX_JITTER
+
+
+def test_after_answer_without_retry_after_backs_off_except_for_429() -> None:
+    assert retry.after_answer(500, None, max_wait=600) == retry.Wait(None)
+    wait = retry.after_answer(429, None, max_wait=600)
+    assert wait.seconds is not None
+    assert wait.seconds >= retry.DEFAULT_RETRY_AFTER
+
+
+@pytest.mark.parametrize("header", ["601", "inf", "1e12"])
+def test_after_answer_stops_for_a_wait_longer_than_a_run_waits(header: str) -> None:
+    wait = retry.after_answer(429, header, max_wait=600)
+    assert wait.stop
+    assert wait.seconds is not None
+    assert wait.seconds > 600
+
+
+def test_wait_generator_takes_the_carried_wait_else_backs_off() -> None:
+    class CarryingError(Exception):
+        wait = 7.5
+
+    waits = retry.wait_generator()
+    next(waits)  # backoff primes it
+    assert waits.send(CarryingError()) == 7.5
+    backed_off = waits.send(ValueError())
+    assert 1.0 <= backed_off <= 2.0  # attempt 2: ceiling 2 s, full jitter over its upper half
+    assert waits.send(CarryingError()) == 7.5

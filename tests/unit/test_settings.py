@@ -336,4 +336,4 @@ def test_config_is_not_mutated() -> None:
 
 def test_typed_numbers_are_finite() -> None:
     config, _ = typed(max_requests_per_second="1e300", request_timeout="inf")
-    assert all(math.isfinite(config[name]) for name in NUMBERS)
+    assert all(config[name] is None or math.isfinite(config[name]) for name in NUMBERS)
