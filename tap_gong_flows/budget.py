@@ -65,11 +65,12 @@ class CallBudget:
     def used_today(self) -> int:
         return self.used_today_before + self.used()
 
-    def spent(self) -> str | None:
-        """Why no further owner may start, or None while one may."""
-        if self.per_run is not None and self.used() >= self.per_run:
+    def spent(self, owed: int = 0) -> str | None:
+        """Why no further owner may start, or None while one may; `owed` calls must still go
+        out before the run may end (a steps call for flows waiting for a full batch)."""
+        if self.per_run is not None and self.used() + owed >= self.per_run:
             return f"{self.used()} requests of max_requests_per_run {self.per_run}"
-        if self.per_day is not None and self.used_today() >= self.per_day:
+        if self.per_day is not None and self.used_today() + owed >= self.per_day:
             return (
                 f"{self.used_today()} requests today (UTC) of max_requests_per_day "
                 f"{self.per_day}, {self.used()} of them in this run"

@@ -70,6 +70,11 @@ class StepsQueue(t.Generic[Mark]):
             self.covered = self._owners.popleft()[0]
 
     @property
+    def waiting(self) -> bool:
+        """Whether ids wait for a batch: the pass, or a run that stops, owes one more call."""
+        return bool(self._pending)
+
+    @property
     def distinct(self) -> int:
         return len(self._seen)
 

@@ -315,14 +315,22 @@ class FlowsStream(GongStream):
         run's first owner: a budget smaller than one owner's calls still does one owner a run)."""
         if self.stopped_at_budget:
             return True
-        reason = self.gong_tap.budget.spent()
+        # Room is kept for the steps call a stop owes the flows waiting for a full batch.
+        owed = 1 if self._steps is not None and self._steps.waiting else 0
+        reason = self.gong_tap.budget.spent(owed)
         if reason is None or not self._owners_started:
             return False
         self.stopped_at_budget = True
         self.close()
-        done = self.gong_tap.progress.owners_done
-        first = done - self._owners_started + 1
         bookmark = getattr(self, "_written", self._first_bookmark)
+        if self._steps is not None and (waiting := self._steps.rest()):
+            # The flows still waiting for a full batch get their steps call now (one call, fewer
+            # than 20 ids), so the bookmark reaches the last complete owner. Without it, a run
+            # whose owners list fewer than 20 new flows would move no bookmark, and every run
+            # would redo the same owners.
+            self._sync_steps(waiting)
+            bookmark = self._steps.covered or bookmark
+            reason = self.gong_tap.budget.spent() or reason  # the count with that call
         smaller = ""
         per_run = self.gong_tap.budget.per_run
         if (
@@ -333,6 +341,8 @@ class FlowsStream(GongStream):
             smaller = (
                 " The budget is smaller than the calls one owner needs: each run does one owner."
             )
+        done = self.gong_tap.progress.owners_done
+        first = done - self._owners_started + 1
         self.logger.info(
             "Stopping at the call budget: %s. This run did owners %s to %s of %s (the pass, "
             "started %s, has done %s of them); the next run starts after %s.%s",

@@ -142,3 +142,45 @@ def test_a_day_count_of_another_shape_is_a_bad_state(gong_factory, tmp_path):
     assert run.code == 1
     assert "not of this tap's shape" in run.stderr
     assert gong.requests == []
+
+
+def test_a_budgeted_pass_with_steps_moves_on_every_run(gong_factory, tmp_path):
+    # 30 one-page owners who see 12 distinct flows in 10 owners: never a full batch of 20 in a
+    # run. Each run that stops at the budget still sends the steps call its flows wait for,
+    # inside the budget, so its bookmark moves on and the pass ends.
+    from tests.test_flow_steps import ALL, distinct_flow_ids, expected_steps, steps_calls, steps_of
+
+    world = one_page_world(30)
+    gong = gong_factory(world)
+    owners = owners_of(world)
+    config = tap_config(gong, max_requests_per_run=10, emit_activate_version_messages=True)
+    runs, state, last_owners = [], None, []
+    for _ in range(6):
+        gong.reset_log()
+        run = run_tap(config, tmp_path, state=state, catalog=ALL)
+        assert run.code == 0, run.stderr
+        assert len(gong.requests) <= 10, "a run went past its budget"
+        calls = steps_calls(gong)
+        assert len(calls) == 1, calls
+        assert len(calls[0]) == len(set(calls[0])) <= 20
+        runs.append(run)
+        state = run.states[-1]
+        last_owners.append(state["bookmarks"]["flows"]["last_owner"])
+        if run.of_type("ACTIVATE_VERSION"):
+            break
+    assert last_owners == [
+        "owner0009@example.com", "owner0018@example.com", "owner0027@example.com", None,
+    ]  # fmt: skip
+    version = runs[0].states[-1]["bookmarks"]["flows"]["version"]
+    assert runs[-1].of_type("ACTIVATE_VERSION") == [
+        {"type": "ACTIVATE_VERSION", "stream": name, "version": version}
+        for name in ("flows", "flow_steps", "flow_definitions")
+    ]
+    assert sorted(k for r in runs for k in keys(r)) == sorted(expected_rows(world, owners))
+    # Every step of every flow; a Company flow seen again in a later run is fetched again.
+    assert {k for r in runs for k in steps_of(r)} == set(
+        expected_steps(world, distinct_flow_ids(world, owners))
+    )
+    (line,) = [x for x in runs[0].stderr.splitlines() if "Stopping at the call budget" in x]
+    assert "10 requests of max_requests_per_run 10" in line
+    assert "the next run starts after owner0009@example.com" in line

@@ -94,3 +94,20 @@ def test_two_vanished_flows_are_both_skipped() -> None:
     got = [f["id"] for f in fetch_steps(ids, gong.post, gone.append)]
     assert sorted(gone) == ["15", "3"]
     assert len(got) == 18
+
+
+def test_waiting_says_whether_a_stop_owes_a_steps_call() -> None:
+    queue = StepsQueue[str](batch=3)
+    assert not queue.waiting
+    queue.add_owner("a", ["1", "2"])
+    assert queue.waiting
+    assert queue.covered is None
+    queue.add_owner("b", ["2", "3"])
+    assert drain(queue) == [["1", "2", "3"]]
+    assert not queue.waiting
+    assert queue.covered == "b"
+    queue.add_owner("c", ["4"])
+    assert queue.waiting
+    assert queue.rest() == ["4"]
+    assert not queue.waiting
+    assert queue.covered == "c"
