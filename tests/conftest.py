@@ -139,6 +139,15 @@ def tap_config(gong: GongStandIn, **overrides: t.Any) -> dict:
     return {k: v for k, v in config.items() if v is not None}
 
 
+def assert_refused_config(gong: GongStandIn, tmp_path: Path, change: dict, message: str) -> None:
+    """A config with `change` is one clear error: exit 1, `message`, no traceback, no request."""
+    run = run_tap({**tap_config(gong), **change}, tmp_path)
+    assert run.code == 1
+    assert message in run.stderr
+    assert "Traceback" not in run.stderr
+    assert gong.requests == []
+
+
 def expected_rows(world: World, owners: t.Iterable[str], workspace_id: str | None = None) -> dict:
     """What Gong lists: {(owner, flow id): record as the tap must emit it}."""
     rows = {}

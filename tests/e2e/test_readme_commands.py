@@ -312,6 +312,19 @@ def tap_environment(user: ReadmeUser, **variables: str) -> dict[str, str]:
     return {**base, "PATH": f"{target_bin}{os.pathsep}{base['PATH']}", **variables}
 
 
+def gong_environment(user: ReadmeUser, **variables: str) -> dict[str, str]:
+    """`tap_environment` with every setting a run against the pipeline's stand-in needs."""
+    gong = user.pipeline.gong
+    return tap_environment(
+        user,
+        TAP_GONG_FLOWS_API_URL=gong.url,
+        TAP_GONG_FLOWS_ACCESS_KEY=KEY,
+        TAP_GONG_FLOWS_ACCESS_KEY_SECRET=SECRET,
+        TAP_GONG_FLOWS_FLOW_OWNER_EMAILS=json.dumps(owners_of(gong.world)),
+        **variables,
+    )
+
+
 def shell(command: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(
         ["bash", "-o", "pipefail", "-c", command],
@@ -363,13 +376,7 @@ def test_tap_connection_test(user: ReadmeUser, tmp_path: Path) -> None:
 @runs(r"tap-gong-flows --config ENV$")
 def test_tap_reads_every_setting_from_the_environment(user: ReadmeUser, tmp_path: Path) -> None:
     gong = user.pipeline.gong
-    env = tap_environment(
-        user,
-        TAP_GONG_FLOWS_API_URL=gong.url,
-        TAP_GONG_FLOWS_ACCESS_KEY=KEY,
-        TAP_GONG_FLOWS_ACCESS_KEY_SECRET=SECRET,
-        TAP_GONG_FLOWS_FLOW_OWNER_EMAILS=json.dumps(owners_of(gong.world)),
-    )
+    env = gong_environment(user)
 
     done = shell(the_command_line(r"tap-gong-flows --config ENV$"), env, tmp_path)
 
@@ -389,15 +396,7 @@ def test_demo_run_into_target_jsonl(user: ReadmeUser) -> None:
 
 
 def test_tap_reads_a_number_setting_from_the_environment(user: ReadmeUser, tmp_path: Path) -> None:
-    gong = user.pipeline.gong
-    env = tap_environment(
-        user,
-        TAP_GONG_FLOWS_API_URL=gong.url,
-        TAP_GONG_FLOWS_ACCESS_KEY=KEY,
-        TAP_GONG_FLOWS_ACCESS_KEY_SECRET=SECRET,
-        TAP_GONG_FLOWS_FLOW_OWNER_EMAILS=json.dumps(owners_of(gong.world)),
-        TAP_GONG_FLOWS_MAX_REQUESTS_PER_SECOND="2",
-    )
+    env = gong_environment(user, TAP_GONG_FLOWS_MAX_REQUESTS_PER_SECOND="2")
 
     done = shell(the_command_line(r"tap-gong-flows --config ENV$") + " --test", env, tmp_path)
 
