@@ -1,8 +1,9 @@
 """The flows bookmark: progress through the owners in their deterministic order.
 
 Its size does not grow with the number of owners: it names the last owner completed, the table
-version of the pass, and what the pass has seen so far (owners Gong accepted and refused, flow
-records), so a pass that spans runs is judged as a whole before it may activate its version.
+version of the pass, what the pass has seen so far (owners Gong accepted and refused, flow
+records) and the streams every run of it synced in full, so a pass that spans runs is judged as a
+whole before it may activate its version, and only for those streams.
 Every key is always written, so a state store that deep-merges a partial STATE into an older
 one (Meltano does) ends up with exactly the newest bookmark.
 """
@@ -18,6 +19,8 @@ from tap_gong_flows.errors import GongTapError
 
 COUNTS = ("accepted", "refused", "records")
 DAY_KEYS = ("day", "day_requests")  # the call budget's count of the day: see budget.py
+# What a bookmark without "streams" covered: the tap's releases before flow_steps synced flows only.
+FLOWS_ONLY = ("flows",)
 
 
 class StateShapeError(GongTapError):
@@ -37,15 +40,22 @@ class OwnerPass:
     accepted: int = 0  # owners Gong accepted in this pass
     refused: int = 0  # owners Gong refused (skipped) in this pass
     records: int = 0  # flow records emitted in this pass
+    # The streams every run of this pass synced in full: the only ones its end may activate.
+    # A stream selected in some runs of the pass only, or whose data came back incomplete
+    # (a steps answer without a flow asked for), has rows this pass never emitted.
+    streams: list[str] = dataclasses.field(default_factory=lambda: list(FLOWS_ONLY))
 
     @classmethod
     def from_bookmark(cls, bookmark: t.Mapping[str, t.Any]) -> OwnerPass:
         """Resume the interrupted pass the bookmark describes, or start a new one."""
         version = bookmark.get("version")
         last_owner = bookmark.get("last_owner")
-        unknown = set(bookmark) - {"version", "last_owner", "progress_markers", *COUNTS, *DAY_KEYS}
+        streams = bookmark.get("streams", list(FLOWS_ONLY))
+        known = {"version", "last_owner", "streams", "progress_markers", *COUNTS, *DAY_KEYS}
         if (
-            unknown
+            set(bookmark) - known
+            or not isinstance(streams, list)
+            or not all(isinstance(name, str) for name in streams)
             or (version is not None and (not isinstance(version, int) or isinstance(version, bool)))
             or (last_owner is not None and not isinstance(last_owner, str))
             or not all(_is_count(bookmark.get(name, 0)) for name in COUNTS)
@@ -53,12 +63,13 @@ class OwnerPass:
             raise StateShapeError(
                 "The state's bookmarks.flows is not of this tap's shape: expected "
                 '{"version": <integer>, "last_owner": <email or null>, "accepted": <count>, '
-                f'"refused": <count>, "records": <count>}}, got {dict(bookmark)!r}. Pass a '
-                "state written by tap-gong-flows, or none for a full pass."
+                f'"refused": <count>, "records": <count>, "streams": [<name>, ...]}}, got '
+                f"{dict(bookmark)!r}. Pass a state written by tap-gong-flows, or none for a "
+                "full pass."
             )
         if last_owner and version is not None:
             counts = {name: bookmark.get(name, 0) for name in COUNTS}
-            return cls(version=version, last_owner=last_owner, **counts)
+            return cls(version=version, last_owner=last_owner, **counts, streams=list(streams))
         return cls(version=int(time.time() * 1000))
 
     def remaining(self, owners: list[str]) -> list[str]:
@@ -69,6 +80,13 @@ class OwnerPass:
 
     def bookmark(self) -> dict[str, t.Any]:
         return dataclasses.asdict(self)
+
+    def keep_streams(self, names: t.Iterable[str]) -> list[str]:
+        """Keep only the streams in `names` as ones this pass may activate; return those dropped."""
+        keep = set(names)
+        dropped = [name for name in self.streams if name not in keep]
+        self.streams = [name for name in self.streams if name in keep]
+        return dropped
 
     def distrust(self, max_refused_share: float, *, company_only: bool) -> str | None:
         """Why this complete pass must not activate its version, or None when it may.

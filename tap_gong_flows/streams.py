@@ -253,6 +253,7 @@ class FlowsStream(GongStream):
         if self.activates_versions:
             for stream in self.activated_streams:
                 sdk_compat.set_stream_version(stream, self.owner_pass.version)
+        self._judge_streams_of_pass()
         if self.steps_streams:
             self._steps = StepsQueue()
         workers = int(self.config["max_concurrent_requests"])
@@ -269,6 +270,28 @@ class FlowsStream(GongStream):
             stop=self.gong_tap.stop,
             worth_ahead=(lambda: False) if one_at_a_time else self._worth_fetching_ahead,
         )
+
+    def _judge_streams_of_pass(self) -> None:
+        """Which streams this pass may activate at its end: those every run of it syncs.
+
+        A stream that an earlier run of the pass did not sync is missing that run's rows, so
+        activating it would delete rows still in Gong.
+        """
+        names = [stream.name for stream in self.activated_streams]
+        if self.owner_pass.last_owner is None:  # a new pass
+            self.owner_pass.streams = names
+            return
+        late = [name for name in names if name not in self.owner_pass.streams]
+        self.owner_pass.keep_streams(names)
+        if late and self.activates_versions:
+            self.logger.warning(
+                "No ACTIVATE_VERSION for %s at the end of this pass: an earlier run of the pass "
+                "did not sync %s, so it lacks that run's rows and a target would delete rows "
+                "still in Gong. The next pass activates %s.",
+                ", ".join(late),
+                "them" if len(late) > 1 else "it",
+                "them" if len(late) > 1 else "it",
+            )
 
     def _worth_fetching_ahead(self) -> bool:
         """Fetch owners ahead only while one request at a time would not keep up.
@@ -308,7 +331,17 @@ class FlowsStream(GongStream):
         """The flows bookmark, with the day's call count when a daily budget is set."""
         day = self.gong_tap.budget.bookmark() if self.gong_tap.budget.per_day else {}
         self._written = bookmark
-        self.stream_state.update({**bookmark.bookmark(), **day})
+        # The streams as judged now: a stream dropped since `bookmark` was taken stays dropped.
+        streams = {"streams": list(self.owner_pass.streams)}
+        self.stream_state.update({**bookmark.bookmark(), **streams, **day})
+
+    def save_day_count(self) -> None:
+        """After a failed run: its calls still count against the day's budget, so the STATE says
+        them, with the bookmark as the last STATE gave it (never ahead of the records)."""
+        if self.gong_tap.budget.per_day is None or not self.gong_tap.budget.used():
+            return
+        self._write_bookmark(getattr(self, "_written", self._first_bookmark))
+        sdk_compat.write_state(self)
 
     def _budget_stops_before_next_owner(self) -> bool:
         """Whether the call budget ends the run before the next owner starts (never before the
@@ -316,7 +349,7 @@ class FlowsStream(GongStream):
         if self.stopped_at_budget:
             return True
         # Room is kept for the steps call a stop owes the flows waiting for a full batch.
-        owed = 1 if self._steps is not None and self._steps.waiting else 0
+        owed = 1 if self._steps is not None else 0
         reason = self.gong_tap.budget.spent(owed)
         if reason is None or not self._owners_started:
             return False
@@ -389,9 +422,33 @@ class FlowsStream(GongStream):
         key = tuple(flow_ids)
         if self._steps_batch is None or self._steps_batch[0] != key:
             steps = t.cast("FlowStepsStream", self.gong_tap.streams["flow_steps"])
-            flows = list(fetch_steps(flow_ids, steps.post, self._vanished))
+            vanished: list[str] = []
+            flows = list(fetch_steps(flow_ids, steps.post, vanished.append))
+            for flow_id in vanished:
+                self._vanished(flow_id)
+            self._check_answered(flow_ids, flows, vanished)
             self._steps_batch = (key, flows)
         return self._steps_batch[1]
+
+    def _check_answered(self, asked: list[str], flows: list[dict], vanished: list[str]) -> None:
+        """A steps answer that leaves out a flow asked for (not a 404 "Flow not found") is
+        incomplete: the steps streams must not activate this pass, or a target would delete
+        that flow's steps."""
+        answered = {flow["id"] for flow in flows} | set(vanished)
+        missing = [flow_id for flow_id in asked if flow_id not in answered]
+        if not missing:
+            return
+        steps = {stream.name for stream in self.steps_streams}
+        self.owner_pass.keep_streams(n for n in self.owner_pass.streams if n not in steps)
+        self.logger.warning(
+            "Gong's answer to POST %s left out %d of the %d flows asked for (%s): their steps "
+            "are not emitted, and this pass sends no ACTIVATE_VERSION for %s.",
+            FlowStepsBase.path,
+            len(missing),
+            len(asked),
+            ", ".join(missing),
+            ", ".join(s.name for s in self.steps_streams),
+        )
 
     def _vanished(self, flow_id: str) -> None:
         self.logger.warning(
@@ -432,7 +489,8 @@ class FlowsStream(GongStream):
             )
             return
         for stream in self.activated_streams:
-            sdk_compat.write_activate_version(stream, done.version)
+            if stream.name in done.streams:
+                sdk_compat.write_activate_version(stream, done.version)
 
     def close(self) -> None:
         if self._prefetcher is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import signal
@@ -361,6 +362,9 @@ class TapGongFlows(Tap):
         for stream in self.streams.values():
             if isinstance(stream, gong_streams.FlowsStream):
                 stream.close()
+                if outcome == "failed":
+                    with contextlib.suppress(GongTapError, OSError):  # bad state, closed stdout
+                        stream.save_day_count()
                 if outcome == "complete" and stream.stopped_at_budget:
                     outcome = "stopped at the call budget, the pass goes on in the next run"
         self.logger.info(self.progress.summary(outcome))

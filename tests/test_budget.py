@@ -186,3 +186,38 @@ def test_a_budgeted_pass_with_steps_moves_on_every_run(gong_factory, tmp_path):
     (line,) = [x for x in runs[0].stderr.splitlines() if "Stopping at the call budget" in x]
     assert "10 requests of max_requests_per_run 10" in line
     assert "the next run starts after owner0009@example.com" in line
+
+
+def test_the_calls_of_a_failed_run_count_against_the_day(gong_factory, tmp_path):
+    # Owner 3 always answers 500: each run fails on it after its retries. Its calls still go
+    # into the day's count, so failing runs stop at the daily budget like any other.
+    world = one_page_world(6)
+    gong = gong_factory(world)
+    gong.add_fault(Fault(owner="owner0003@example.com", status=500, times=-1))
+    config = tap_config(gong, max_requests_per_day=10, max_retries=3)
+    sent, state = [], None
+    for _ in range(3):
+        gong.reset_log()
+        run = run_tap(config, tmp_path, state=state)
+        assert "Traceback" not in run.stderr
+        sent.append(len(gong.requests))
+        state = run.states[-1]
+        assert state["bookmarks"]["flows"]["day_requests"] == sum(sent)
+    assert sent == [6, 4, 0]  # owners 1-2 and owner 3 tried 4 times; owner 3 again; nothing
+    assert run.code == 0
+    assert "The daily call budget is spent: 10 requests today" in run.stderr
+
+
+def test_with_steps_selected_a_run_keeps_room_for_the_steps_call(gong_factory, tmp_path):
+    # Owner 1's 20 flows fill a batch (its call goes out with it); owner 2 leaves one flow
+    # waiting. The budget check before owner 2 kept room for that flow's steps call.
+    from tests.test_flow_steps import ALL, steps_calls
+
+    world = make_world(owners=6, company_flows=19, personal_per_owner=1, shared_per_owner=0)
+    gong = gong_factory(world)
+    for budget in (3, 4):
+        gong.reset_log()
+        run = run_tap(tap_config(gong, max_requests_per_run=budget), tmp_path, catalog=ALL)
+        assert run.code == 0, run.stderr
+        assert len(gong.requests) <= budget
+        assert [len(ids) for ids in steps_calls(gong)] == [20, 1][: budget - 2]

@@ -205,3 +205,59 @@ def test_state_stays_small_at_300_owners_with_steps(gong_factory, tmp_path):
     assert run.code == 0, run.stderr
     assert max(len(json.dumps(s)) for s in run.states) < 1024
     assert len(steps_calls(gong)) == math.ceil((3 + 300) / 20)
+
+
+def test_a_stream_an_earlier_run_of_the_pass_did_not_sync_is_not_activated(gong_factory, tmp_path):
+    # A pass spans runs under a call budget; its first run syncs flows only. The steps streams
+    # lack that run's flows, so the pass's end must not activate them: a target would delete
+    # the steps of flows still in Gong.
+    world = make_world(owners=12, company_flows=3, personal_per_owner=2, shared_per_owner=1)
+    gong = gong_factory(world)
+    config = tap_config(gong, emit_activate_version_messages=True, max_requests_per_run=6)
+    first = run_tap(config, tmp_path, catalog=catalog_selecting("flows"))
+    assert first.code == 0, first.stderr
+    assert first.states[-1]["bookmarks"]["flows"]["streams"] == ["flows"]
+    runs, state = [], first.states[-1]
+    while not runs or not runs[-1].of_type("ACTIVATE_VERSION"):
+        assert len(runs) < 6, "the pass did not end"
+        run = run_tap(config, tmp_path, state=state, catalog=ALL)
+        assert run.code == 0, run.stderr
+        runs.append(run)
+        state = run.states[-1]
+    version = first.states[-1]["bookmarks"]["flows"]["version"]
+    assert runs[-1].of_type("ACTIVATE_VERSION") == [
+        {"type": "ACTIVATE_VERSION", "stream": "flows", "version": version}
+    ]
+    assert "No ACTIVATE_VERSION for flow_steps, flow_definitions at the end of this pass" in (
+        runs[0].stderr
+    )
+    # The next pass syncs all three in every run: it activates all three.
+    unbudgeted = tap_config(gong, emit_activate_version_messages=True)
+    following = run_tap(unbudgeted, tmp_path, catalog=ALL)
+    assert following.code == 0, following.stderr
+    assert [m["stream"] for m in following.of_type("ACTIVATE_VERSION")] == [
+        "flows", "flow_steps", "flow_definitions",
+    ]  # fmt: skip
+
+
+def test_a_steps_answer_that_leaves_out_flows_holds_back_their_activation(gong_factory, tmp_path):
+    world = make_world(owners=10, company_flows=5, personal_per_owner=3, shared_per_owner=1)
+    gong = gong_factory(world)
+    gong.add_fault(Fault(path=STEPS, kind="empty", times=1))  # 200 with no flow
+    config = tap_config(gong, emit_activate_version_messages=True, max_concurrent_requests=1)
+    run = run_tap(config, tmp_path, catalog=ALL)
+    assert run.code == 0, run.stderr
+    assert "Traceback" not in run.stderr
+    assert [m["stream"] for m in run.of_type("ACTIVATE_VERSION")] == ["flows"]
+    first_call = steps_calls(gong)[0]
+    assert len(first_call) == 20
+    assert (
+        f"left out 20 of the 20 flows asked for ({', '.join(first_call)}): their steps are not "
+        "emitted, and this pass sends no ACTIVATE_VERSION for flow_steps, flow_definitions"
+    ) in run.stderr
+    owners = owners_of(world)
+    assert sorted((r["flow_owner_email"], r["id"]) for r in run.records()) == sorted(
+        expected_rows(world, owners)
+    )
+    emitted = {r["id"] for r in run.records("flow_definitions")}
+    assert emitted == distinct_flow_ids(world, owners) - set(first_call)

@@ -123,7 +123,28 @@ def test_bookmark_writes_every_key() -> None:
         "accepted": 0,
         "refused": 0,
         "records": 0,
+        "streams": ["flows"],
     }
+
+
+def test_a_resumed_bookmark_keeps_its_streams_and_one_without_them_covered_flows_only() -> None:
+    bookmark = {"version": 17, "last_owner": "b@x.com", "streams": ["flows", "flow_steps"]}
+    assert OwnerPass.from_bookmark(bookmark).streams == ["flows", "flow_steps"]
+    del bookmark["streams"]  # written by a release before flow_steps
+    assert OwnerPass.from_bookmark(bookmark).streams == ["flows"]
+
+
+@pytest.mark.parametrize("streams", ["flows", [1], None, {"flows": True}])
+def test_streams_of_another_shape_are_a_bad_state(streams: object) -> None:
+    with pytest.raises(StateShapeError, match="streams"):
+        OwnerPass.from_bookmark({"version": 1, "last_owner": "a@x.com", "streams": streams})
+
+
+def test_keep_streams_drops_the_others_in_order() -> None:
+    owner_pass = OwnerPass(1, streams=["flows", "flow_steps", "flow_definitions"])
+    dropped = owner_pass.keep_streams(["flow_definitions", "flows", "users"])
+    assert dropped == ["flow_steps"]
+    assert owner_pass.streams == ["flows", "flow_definitions"]
 
 
 @pytest.mark.parametrize(
