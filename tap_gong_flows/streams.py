@@ -274,10 +274,14 @@ class FlowsStream(GongStream):
     def _judge_streams_of_pass(self) -> None:
         """Which streams this pass may activate at its end: those every run of it syncs.
 
-        A stream that an earlier run of the pass did not sync is missing that run's rows, so
-        activating it would delete rows still in Gong.
+        A stream that an earlier run of the pass did not sync in full (not selected, a steps
+        answer that left out flows, or a run without emit_activate_version_messages whose
+        records carry no version) is missing rows, so activating it would delete rows still in
+        Gong.
         """
-        names = [stream.name for stream in self.activated_streams]
+        names = (
+            [stream.name for stream in self.activated_streams] if self.activates_versions else []
+        )
         if self.owner_pass.last_owner is None:  # a new pass
             self.owner_pass.streams = names
             return
@@ -286,8 +290,9 @@ class FlowsStream(GongStream):
         if late and self.activates_versions:
             self.logger.warning(
                 "No ACTIVATE_VERSION for %s at the end of this pass: an earlier run of the pass "
-                "did not sync %s, so it lacks that run's rows and a target would delete rows "
-                "still in Gong. The next pass activates %s.",
+                "did not sync %s in full (not selected, a steps answer that left out flows, or "
+                "emit_activate_version_messages off), so a target would delete rows still in "
+                "Gong. The next pass activates %s.",
                 ", ".join(late),
                 "them" if len(late) > 1 else "it",
                 "them" if len(late) > 1 else "it",
@@ -438,16 +443,21 @@ class FlowsStream(GongStream):
         missing = [flow_id for flow_id in asked if flow_id not in answered]
         if not missing:
             return
-        steps = {stream.name for stream in self.steps_streams}
+        steps = [stream.name for stream in self.steps_streams]
         self.owner_pass.keep_streams(n for n in self.owner_pass.streams if n not in steps)
+        held_back = (
+            f", and this pass sends no ACTIVATE_VERSION for {', '.join(steps)}"
+            if self.activates_versions
+            else ""
+        )
         self.logger.warning(
             "Gong's answer to POST %s left out %d of the %d flows asked for (%s): their steps "
-            "are not emitted, and this pass sends no ACTIVATE_VERSION for %s.",
+            "are not emitted%s.",
             FlowStepsBase.path,
             len(missing),
             len(asked),
             ", ".join(missing),
-            ", ".join(s.name for s in self.steps_streams),
+            held_back,
         )
 
     def _vanished(self, flow_id: str) -> None:

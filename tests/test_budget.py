@@ -221,3 +221,24 @@ def test_with_steps_selected_a_run_keeps_room_for_the_steps_call(gong_factory, t
         assert run.code == 0, run.stderr
         assert len(gong.requests) <= budget
         assert [len(ids) for ids in steps_calls(gong)] == [20, 1][: budget - 2]
+
+
+def test_a_pass_whose_first_run_sent_no_versions_is_not_activated(gong_factory, tmp_path):
+    # emit_activate_version_messages turned on while a budgeted pass spans runs: the first
+    # run's records carry no version, so activating the pass would delete them.
+    world = one_page_world(12)
+    gong = gong_factory(world)
+    first = run_tap(tap_config(gong, max_requests_per_run=5), tmp_path)
+    assert first.code == 0, first.stderr
+    assert first.states[-1]["bookmarks"]["flows"]["streams"] == []
+    config = tap_config(gong, max_requests_per_run=5, emit_activate_version_messages=True)
+    runs, state = [], first.states[-1]
+    while not runs or runs[-1].states[-1]["bookmarks"]["flows"]["last_owner"] is not None:
+        assert len(runs) < 4, "the pass did not end"
+        runs.append(run_tap(config, tmp_path, state=state))
+        assert runs[-1].code == 0, runs[-1].stderr
+        state = runs[-1].states[-1]
+    assert [m for r in runs for m in r.of_type("ACTIVATE_VERSION")] == []
+    assert "No ACTIVATE_VERSION for flows at the end of this pass" in runs[0].stderr
+    following = run_tap(tap_config(gong, emit_activate_version_messages=True), tmp_path)
+    assert [m["stream"] for m in following.of_type("ACTIVATE_VERSION")] == ["flows"]
