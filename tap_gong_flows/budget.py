@@ -62,6 +62,11 @@ class CallBudget:
     def limited(self) -> bool:
         return self.per_run is not None or self.per_day is not None
 
+    @property
+    def spent_before_run(self) -> bool:
+        """Whether earlier runs of today spent the daily budget: this run may send nothing."""
+        return self.per_day is not None and self.used_today_before >= self.per_day
+
     def used_today(self) -> int:
         return self.used_today_before + self.used()
 

@@ -140,11 +140,11 @@ def typed_config(config: t.Mapping[str, t.Any]) -> tuple[dict[str, t.Any], list[
     url = config.get("api_url")
     if url is not None and not isinstance(url, str):
         errors.append(f"api_url must be a URL such as https://api.gong.io, got {url!r}.")
-    typed["api_url"] = url if isinstance(url, str) and url.strip() else DEFAULT_API_URL
-    problem = api_url_problem(str(typed["api_url"]).strip())
+    base = url.strip() if isinstance(url, str) and url.strip() else DEFAULT_API_URL
+    problem = api_url_problem(base)
     if problem:
         errors.append(problem)
-    typed["api_url"] = str(typed["api_url"]).strip().rstrip("/")
+    typed["api_url"] = base.rstrip("/")
     errors.extend(_auth_problems(config))
     errors.extend(_owner_problems(config.get("flow_owner_emails")))
     return typed, errors

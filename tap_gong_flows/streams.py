@@ -140,6 +140,7 @@ class FlowsStream(GongStream):
     _owners_started = 0  # in this run
     stopped_at_budget = False
     _steps_batch: tuple[tuple[str, ...], list[dict]] | None = None
+    _written: OwnerPass | None = None  # the bookmark the last STATE of this run said
 
     @override
     def query_params(self, context: t.Mapping[str, t.Any] | None) -> dict[str, t.Any]:
@@ -345,7 +346,7 @@ class FlowsStream(GongStream):
         them, with the bookmark as the last STATE gave it (never ahead of the records)."""
         if self.gong_tap.budget.per_day is None or not self.gong_tap.budget.used():
             return
-        self._write_bookmark(getattr(self, "_written", self._first_bookmark))
+        self._write_bookmark(self._last_bookmark)
         sdk_compat.write_state(self)
 
     def _budget_stops_before_next_owner(self) -> bool:
@@ -360,7 +361,7 @@ class FlowsStream(GongStream):
             return False
         self.stopped_at_budget = True
         self.close()
-        bookmark = getattr(self, "_written", self._first_bookmark)
+        bookmark = self._last_bookmark
         if self._steps is not None and (waiting := self._steps.rest()):
             # The flows still waiting for a full batch get their steps call now (one call, fewer
             # than 20 ids), so the bookmark reaches the last complete owner. Without it, a run
@@ -396,6 +397,11 @@ class FlowsStream(GongStream):
         self._write_bookmark(bookmark)  # the day's count as it stands now
         sdk_compat.write_state(self)
         return True
+
+    @property
+    def _last_bookmark(self) -> OwnerPass:
+        """The bookmark the last STATE of this run said, or as the run found it."""
+        return self._written or self._first_bookmark
 
     @cached_property
     def _first_bookmark(self) -> OwnerPass:

@@ -270,7 +270,7 @@ class TapGongFlows(Tap):
     def day_budget_spent_at_start(self) -> bool:
         """True when earlier runs of today spent the daily budget: this run sends no request."""
         budget = self.budget
-        spent = budget.per_day is not None and budget.used_today_before >= budget.per_day
+        spent = budget.spent_before_run
         if spent:
             self.logger.info(
                 "The daily call budget is spent: %d requests today (UTC) of "
@@ -359,14 +359,13 @@ class TapGongFlows(Tap):
         FlowsStream closes itself when its pass ends or fails, but not when the error is raised
         outside it, as when the target closes the tap's output while a record is written.
         """
-        for stream in self.streams.values():
-            if isinstance(stream, gong_streams.FlowsStream):
-                stream.close()
-                if outcome == "failed":
-                    with contextlib.suppress(GongTapError, OSError):  # bad state, closed stdout
-                        stream.save_day_count()
-                if outcome == "complete" and stream.stopped_at_budget:
-                    outcome = "stopped at the call budget, the pass goes on in the next run"
+        flows = t.cast("gong_streams.FlowsStream", self.streams["flows"])
+        flows.close()
+        if outcome == "failed":
+            with contextlib.suppress(GongTapError, OSError):  # bad state, closed stdout
+                flows.save_day_count()
+        if outcome == "complete" and flows.stopped_at_budget:
+            outcome = "stopped at the call budget, the pass goes on in the next run"
         self.logger.info(self.progress.summary(outcome))
 
     # The tap the running CLI built: the SDK's invoke creates it and keeps no reference.
