@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import subprocess
 import sys
@@ -65,6 +66,16 @@ def discover() -> dict:
         cwd=ROOT,
     )
     return json.loads(done.stdout)
+
+
+def selecting(catalog: dict, *names: str) -> dict:
+    """The catalog with exactly these streams selected, as `meltano select` does."""
+    catalog = copy.deepcopy(catalog)
+    for entry in catalog["streams"]:
+        for metadata in entry["metadata"]:
+            if metadata["breadcrumb"] == []:
+                metadata["metadata"]["selected"] = entry["tap_stream_id"] in names
+    return catalog
 
 
 def run_tap(

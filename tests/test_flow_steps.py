@@ -7,7 +7,15 @@ import math
 
 import pytest
 
-from tests.conftest import TapRun, discover, expected_rows, owners_of, run_tap, tap_config
+from tests.conftest import (
+    TapRun,
+    discover,
+    expected_rows,
+    owners_of,
+    run_tap,
+    selecting,
+    tap_config,
+)
 from tests.gong_standin import GREETING_HTML, STEPS, Fault, World, make_world
 
 DEFINITION_FIELDS = (
@@ -16,12 +24,7 @@ DEFINITION_FIELDS = (
 
 
 def catalog_selecting(*names: str) -> dict:
-    catalog = discover()
-    for stream in catalog["streams"]:
-        for entry in stream["metadata"]:
-            if entry["breadcrumb"] == []:
-                entry["metadata"]["selected"] = stream["tap_stream_id"] in names
-    return catalog
+    return selecting(discover(), *names)
 
 
 ALL = catalog_selecting("flows", "flow_steps", "flow_definitions")

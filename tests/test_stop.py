@@ -147,14 +147,10 @@ def test_an_empty_users_list_deletes_no_user(gong_factory, tmp_path):
 
 
 def select_all_streams() -> dict:
-    from tests.conftest import discover
+    from tests.conftest import discover, selecting
 
     catalog = discover()
-    for stream in catalog["streams"]:
-        for entry in stream["metadata"]:
-            if entry["breadcrumb"] == []:
-                entry["metadata"]["selected"] = True
-    return catalog
+    return selecting(catalog, *(stream["tap_stream_id"] for stream in catalog["streams"]))
 
 
 # Stop at once, and say it failed

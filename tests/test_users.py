@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 
 import jsonschema
 import pytest
 
-from tests.conftest import ROOT, discover, expected_rows, run_tap, tap_config
+from tests.conftest import ROOT, discover, expected_rows, run_tap, selecting, tap_config
 from tests.gong_standin import Fault, make_world
 
 USERS_SCHEMA = json.loads((ROOT / "schemas" / "users.json").read_text())
@@ -29,16 +28,6 @@ def discovered_config(gong, **overrides):
 @pytest.fixture(scope="module")
 def discovered_catalog() -> dict:
     return discover()
-
-
-def selecting(catalog: dict, *names: str) -> dict:
-    """The discovered catalog with exactly these streams selected, as `meltano select` does."""
-    catalog = copy.deepcopy(catalog)
-    for entry in catalog["streams"]:
-        for metadata in entry["metadata"]:
-            if metadata["breadcrumb"] == []:
-                metadata["metadata"]["selected"] = entry["tap_stream_id"] in names
-    return catalog
 
 
 def active_emails(world) -> list[str]:
