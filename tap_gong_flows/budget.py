@@ -26,6 +26,22 @@ def today() -> dt.date:
     return dt.datetime.now(dt.timezone.utc).date()
 
 
+def check_day(seen: str, today: dt.date) -> None:
+    """Refuse a day count's date that is not a real date, or lies more than a day ahead: a
+    hand-edited or corrupt state would otherwise lift a spent budget or mask the real count."""
+    try:
+        seen_day = dt.date.fromisoformat(seen)
+    except ValueError:
+        seen_day = None
+    if seen_day is None or seen_day > today + dt.timedelta(days=1):
+        why = "is not a date" if seen_day is None else f"lies ahead of today ({today}, UTC)"
+        raise StateShapeError(
+            "The state's bookmarks.flows is not of this tap's shape: its \"day\" (the UTC day "
+            f"whose calls day_requests counts) is {seen!r}, which {why}. Pass a state written "
+            "by tap-gong-flows, or none."
+        )
+
+
 @dataclasses.dataclass
 class CallBudget:
     """The calls this run may still send; `used` reads the calls sent so far in this run."""
@@ -55,6 +71,8 @@ class CallBudget:
                 f'"day": "YYYY-MM-DD" and "day_requests": <count>, got day {seen_day!r} and '
                 f"day_requests {count!r}. Pass a state written by tap-gong-flows, or none."
             )
+        if seen_day is not None:
+            check_day(seen_day, day)
         earlier = count if seen_day == day.isoformat() else 0
         return cls(per_run, per_day, used, day, earlier)
 

@@ -2,8 +2,9 @@
 
 Its size does not grow with the number of owners: it names the last owner completed, the table
 version of the pass, what the pass has seen so far (owners Gong accepted and refused, flow
-records) and the streams every run of it synced in full, so a pass that spans runs is judged as a
-whole before it may activate its version, and only for those streams.
+records, the streams that emitted a row), the streams every run of it synced in full, so a pass
+that spans runs is judged as a whole before it may activate its version, and only for those
+streams; and the few flow ids still waiting for their steps call (at most 39).
 Every key is always written, so a state store that deep-merges a partial STATE into an older
 one (Meltano does) ends up with exactly the newest bookmark.
 """
@@ -16,8 +17,10 @@ import time
 import typing as t
 
 from tap_gong_flows.errors import GongTapError
+from tap_gong_flows.steps import MAX_WAITING
 
 COUNTS = ("accepted", "refused", "records")
+FIELDS = ("streams", "emitted", "waiting")
 DAY_KEYS = ("day", "day_requests")  # the call budget's count of the day: see budget.py
 # What a bookmark without "streams" covered: the tap's releases before flow_steps synced flows only.
 FLOWS_ONLY = ("flows",)
@@ -29,6 +32,15 @@ class StateShapeError(GongTapError):
 
 def _is_count(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_names(value: object, most: int | None = None) -> bool:
+    """A list of non-empty strings, at most `most` of them."""
+    return (
+        isinstance(value, list)
+        and all(isinstance(name, str) and name for name in value)
+        and (most is None or len(value) <= most)
+    )
 
 
 @dataclasses.dataclass
@@ -44,6 +56,11 @@ class OwnerPass:
     # A stream selected in some runs of the pass only, or whose data came back incomplete
     # (a steps answer without a flow asked for), has rows this pass never emitted.
     streams: list[str] = dataclasses.field(default_factory=lambda: list(FLOWS_ONLY))
+    # The streams that emitted at least one row in this pass: a stream that emitted none is
+    # never activated (a target would delete every row of it).
+    emitted: list[str] = dataclasses.field(default_factory=list)
+    # Flow ids whose steps call is still owed: the next run asks for them first.
+    waiting: list[str] = dataclasses.field(default_factory=list)
 
     @classmethod
     def from_bookmark(cls, bookmark: t.Mapping[str, t.Any]) -> OwnerPass:
@@ -51,25 +68,44 @@ class OwnerPass:
         version = bookmark.get("version")
         last_owner = bookmark.get("last_owner")
         streams = bookmark.get("streams", list(FLOWS_ONLY))
-        known = {"version", "last_owner", "streams", "progress_markers", *COUNTS, *DAY_KEYS}
+        # A bookmark of 0.1.0 says nothing of what was emitted: only its flow records count.
+        emitted = bookmark.get("emitted", ["flows"] if bookmark.get("records") else [])
+        waiting = bookmark.get("waiting", [])
+        known = {"version", "last_owner", "progress_markers", *FIELDS, *COUNTS, *DAY_KEYS}
         if (
             set(bookmark) - known
-            or not isinstance(streams, list)
-            or not all(isinstance(name, str) for name in streams)
-            or (version is not None and (not isinstance(version, int) or isinstance(version, bool)))
+            or not _is_names(streams)
+            or not _is_names(emitted)
+            or not _is_names(waiting, MAX_WAITING)
             or (last_owner is not None and not isinstance(last_owner, str))
             or not all(_is_count(bookmark.get(name, 0)) for name in COUNTS)
         ):
             raise StateShapeError(
                 "The state's bookmarks.flows is not of this tap's shape: expected "
                 '{"version": <integer>, "last_owner": <email or null>, "accepted": <count>, '
-                f'"refused": <count>, "records": <count>, "streams": [<name>, ...]}}, got '
+                f'"refused": <count>, "records": <count>, "streams": [<name>, ...], "emitted": '
+                f'[<name>, ...], "waiting": [<at most {MAX_WAITING} flow ids>]}}, got '
                 f"{dict(bookmark)!r}. Pass a state written by tap-gong-flows, or none for a "
                 "full pass."
             )
+        if version is not None and (
+            not isinstance(version, int) or isinstance(version, bool) or version < 1
+        ):
+            raise StateShapeError(
+                "The state's bookmarks.flows is not of this tap's shape: its version must be a "
+                f"positive integer (the pass's start in milliseconds), got {dict(bookmark)!r}. "
+                "Pass a state written by tap-gong-flows, or none for a full pass."
+            )
         if last_owner and version is not None:
             counts = {name: bookmark.get(name, 0) for name in COUNTS}
-            return cls(version=version, last_owner=last_owner, **counts, streams=list(streams))
+            return cls(
+                version=version,
+                last_owner=last_owner,
+                **counts,
+                streams=list(streams),
+                emitted=list(emitted),
+                waiting=list(waiting),
+            )
         return cls(version=int(time.time() * 1000))
 
     def remaining(self, owners: list[str]) -> list[str]:
@@ -81,12 +117,21 @@ class OwnerPass:
     def bookmark(self) -> dict[str, t.Any]:
         return dataclasses.asdict(self)
 
-    def keep_streams(self, names: t.Iterable[str]) -> list[str]:
-        """Keep only the streams in `names` as ones this pass may activate; return those dropped."""
+    def keep_streams(self, names: t.Iterable[str]) -> None:
+        """Keep only the streams in `names` as ones this pass may activate."""
         keep = set(names)
-        dropped = [name for name in self.streams if name not in keep]
         self.streams = [name for name in self.streams if name in keep]
-        return dropped
+
+    def add_records(self, name: str, count: int) -> None:
+        """`count` more flow records of the stream `name` in this pass."""
+        self.records += count
+        if count:
+            self.note_emitted(name)
+
+    def note_emitted(self, name: str) -> None:
+        """The stream `name` emitted a row in this pass."""
+        if name not in self.emitted:
+            self.emitted.append(name)
 
     def distrust(self, max_refused_share: float, *, company_only: bool) -> str | None:
         """Why this complete pass must not activate its version, or None when it may.

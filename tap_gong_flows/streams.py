@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import typing as t
 from functools import cached_property
@@ -11,10 +10,23 @@ from typing_extensions import override
 
 from tap_gong_flows import errors, sdk_compat
 from tap_gong_flows.client import GongStream, record_id
-from tap_gong_flows.errors import AllOwnersRefusedError, GongTapError, OwnerRejectedError
+from tap_gong_flows.errors import (
+    AllOwnersRefusedError,
+    GongTapError,
+    OwnerRejectedError,
+    QuotaSpentError,
+)
 from tap_gong_flows.prefetch import OrderedPrefetcher
 from tap_gong_flows.state import OwnerPass
-from tap_gong_flows.steps import FlowNotFoundError, StepsQueue, fetch_steps
+from tap_gong_flows.steps import (
+    BATCH,
+    MAX_WAITING,
+    AnsweredFlows,
+    FlowNotFoundError,
+    StepsQueue,
+    answered_flows,
+    fetch_steps,
+)
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -114,6 +126,11 @@ class UsersStream(WholeListStream):
         return self._listed_users or []
 
 
+def _first_ids(ids: list[str], most: int = 5) -> str:
+    shown = ", ".join(ids[:most])
+    return f"{shown}, ..." if len(ids) > most else shown
+
+
 def gong_user(record: t.Mapping[str, t.Any]) -> GongUser:
     email = record.get("emailAddress")
     return GongUser(
@@ -134,13 +151,12 @@ class FlowsStream(GongStream):
     _prefetcher: OrderedPrefetcher | None = None
     _pass_complete = False
     _first_refusal = ""  # the first owner Gong refused this run, with its answer
-    # With flow_steps or flow_definitions selected: the flow ids waiting for a steps call, and
-    # the bookmark the STATE may say (the last owner whose every flow's steps went out).
-    _steps: StepsQueue[OwnerPass] | None = None
+    # With flow_steps or flow_definitions selected: the flow ids waiting for a steps call.
+    _steps: StepsQueue | None = None
     _owners_started = 0  # in this run
     stopped_at_budget = False
     _steps_batch: tuple[tuple[str, ...], list[dict]] | None = None
-    _written: OwnerPass | None = None  # the bookmark the last STATE of this run said
+    _written: dict[str, t.Any] | None = None  # the bookmark the last STATE of this run said
 
     @override
     def query_params(self, context: t.Mapping[str, t.Any] | None) -> dict[str, t.Any]:
@@ -183,7 +199,23 @@ class FlowsStream(GongStream):
 
     @cached_property
     def owner_pass(self) -> OwnerPass:
-        return OwnerPass.from_bookmark(self.stream_state)
+        return OwnerPass.from_bookmark(self._found_bookmark)
+
+    @cached_property
+    def _found_bookmark(self) -> dict[str, t.Any]:
+        """The bookmark as this run found it: where a run that covers no owner leaves it."""
+        return dict(self.stream_state)
+
+    @cached_property
+    def _steps_emitted(self) -> set[str]:
+        """The flows whose steps and definition this run emitted: one row per key a run."""
+        return set()
+
+    # Steps calls this run sent ids in, and ids Gong answered 404 "Flow not found" for.
+    _steps_asked = 0
+    _steps_vanished = 0
+    # Ids a steps search left unasked at the budget: the bookmark carries them.
+    _steps_unresolved: list[str] = []  # replaced, never changed in place
 
     @cached_property
     def remaining_owners(self) -> list[str]:
@@ -241,7 +273,7 @@ class FlowsStream(GongStream):
             accepted = True
             self.gong_tap.progress.owner_finished(owner, len(seen), pages, skipped=False)
             self.owner_pass.accepted += 1
-            self.owner_pass.records += len(seen)
+            self.owner_pass.add_records(self.name, len(seen))
         # company_flows_only: the first owner Gong accepts lists every Company flow; pass done
         self._finish_owner(owner, list(seen), last=accepted and self.company_flows_only)
 
@@ -256,7 +288,9 @@ class FlowsStream(GongStream):
                 sdk_compat.set_stream_version(stream, self.owner_pass.version)
         self._judge_streams_of_pass()
         if self.steps_streams:
-            self._steps = StepsQueue()
+            self._steps = StepsQueue(self.owner_pass.waiting)
+        else:
+            self.owner_pass.waiting = []  # nothing emits their steps: the pass will not activate
         workers = int(self.config["max_concurrent_requests"])
         # company_flows_only stops at the first owner Gong accepts, so an owner fetched ahead
         # would be a request spent for nothing; with one request at a time there is nothing to
@@ -313,33 +347,54 @@ class FlowsStream(GongStream):
 
     def _finish_owner(self, owner: str | None, flow_ids: list[str], *, last: bool = False) -> None:
         """Record the owner as complete, fetch the steps that fill a batch, and emit STATE;
-        after the last owner, fetch the remaining steps and judge the whole pass."""
+        after the last owner, fetch the remaining steps and judge the whole pass.
+
+        The bookmark names the owner whatever its flows wait for: the ids still waiting for a
+        steps call (fewer than a batch) go into it, and the next run asks for them first.
+        """
         last = last or owner is None or owner == self.remaining_owners[-1]
         self._pass_complete = last
-        self.owner_pass.last_owner = None if last else owner
-        bookmark = self.owner_pass
+        if owner is not None:
+            self.owner_pass.last_owner = owner
         if self._steps is not None:
-            self._steps.add_owner(dataclasses.replace(self.owner_pass), flow_ids)
-            for batch in self._steps.full_batches():
-                self._sync_steps(batch)
-            if last and (rest := self._steps.rest()):
-                self._sync_steps(rest)
-            # never a bookmark past an owner whose flows still wait for their steps
-            bookmark = self._steps.covered or self._first_bookmark
-        self._write_bookmark(bookmark)
+            self._steps.add(flow_ids)
+            self._send_full_batches()
+            if last:
+                self._send_steps(self._steps.rest())
+            self.owner_pass.waiting = self._steps_unresolved + self._steps.waiting
+            # a search the budget cut short leaves ids for the next run: the pass goes on
+            last = last and not self.owner_pass.waiting
         if last:
+            self.owner_pass.last_owner = None
+        self._write_bookmark(self.owner_pass.bookmark())
+        if self._pass_complete:
             self.close()
         sdk_compat.write_state(self)
         if last:
             self._end_pass()
 
-    def _write_bookmark(self, bookmark: OwnerPass) -> None:
+    def _send_full_batches(self) -> None:
+        """The steps calls of every full batch. When Gong's quota stops one, the STATE names
+        this owner and carries the ids still owed, if there are few enough (at most 39), so
+        the next run does not refetch an owner whose flows were all emitted."""
+        assert self._steps is not None
+        for batch in self._steps.full_batches():
+            try:
+                self._send_steps(batch)
+            except QuotaSpentError:
+                owed = [*self._steps_unresolved, *batch, *self._steps.waiting]
+                if len(owed) <= MAX_WAITING:
+                    self._write_bookmark({**self.owner_pass.bookmark(), "waiting": owed})
+                    sdk_compat.write_state(self)
+                raise
+
+    def _write_bookmark(self, bookmark: dict[str, t.Any]) -> None:
         """The flows bookmark, with the day's call count when a daily budget is set."""
         day = self.gong_tap.budget.bookmark() if self.gong_tap.budget.per_day else {}
         self._written = bookmark
         # The streams as judged now: a stream dropped since `bookmark` was taken stays dropped.
         streams = {"streams": list(self.owner_pass.streams)}
-        self.stream_state.update({**bookmark.bookmark(), **streams, **day})
+        self.stream_state.update({**bookmark, **streams, **day})
 
     def save_day_count(self) -> None:
         """After a failed run: its calls still count against the day's budget, so the STATE says
@@ -363,12 +418,12 @@ class FlowsStream(GongStream):
         self.close()
         bookmark = self._last_bookmark
         if self._steps is not None and (waiting := self._steps.rest()):
-            # The flows still waiting for a full batch get their steps call now (one call, fewer
-            # than 20 ids), so the bookmark reaches the last complete owner. Without it, a run
-            # whose owners list fewer than 20 new flows would move no bookmark, and every run
-            # would redo the same owners.
-            self._sync_steps(waiting)
-            bookmark = self._steps.covered or bookmark
+            # The flows still waiting for a full batch get the steps call the budget kept room
+            # for (one call, fewer than 20 ids); only what a search for vanished flows could
+            # not ask within the budget is left for the next run.
+            self._send_steps(waiting)
+            self.owner_pass.waiting = list(self._steps_unresolved)
+            bookmark = self.owner_pass.bookmark()
             reason = self.gong_tap.budget.spent() or reason  # the count with that call
         smaller = ""
         per_run = self.gong_tap.budget.per_run
@@ -391,7 +446,7 @@ class FlowsStream(GongStream):
             f"{len(self.owners):,}",
             self.gong_tap.progress.pass_started,
             f"{done:,}",
-            bookmark.last_owner or "the first owner",
+            bookmark.get("last_owner") or "the first owner",
             smaller,
         )
         self._write_bookmark(bookmark)  # the day's count as it stands now
@@ -399,14 +454,9 @@ class FlowsStream(GongStream):
         return True
 
     @property
-    def _last_bookmark(self) -> OwnerPass:
+    def _last_bookmark(self) -> dict[str, t.Any]:
         """The bookmark the last STATE of this run said, or as the run found it."""
-        return self._written or self._first_bookmark
-
-    @cached_property
-    def _first_bookmark(self) -> OwnerPass:
-        """The bookmark as this run found it: where a run that covers no owner leaves it."""
-        return OwnerPass.from_bookmark(self.stream_state)
+        return self._written if self._written is not None else self._found_bookmark
 
     @property
     def steps_streams(self) -> list[GongStream]:
@@ -424,47 +474,77 @@ class FlowsStream(GongStream):
     ) -> Iterable[dict | None]:
         return ()  # the steps streams sync once per batch of 20 flows, not once per flow record
 
-    def _sync_steps(self, flow_ids: list[str]) -> None:
-        sdk_compat.sync_children(self, {"flow_ids": flow_ids})
+    def _send_steps(self, flow_ids: list[str]) -> None:
+        """Sync the steps streams for these ids, in calls of at most 20."""
+        for start in range(0, len(flow_ids), BATCH):
+            sdk_compat.sync_children(self, {"flow_ids": flow_ids[start : start + BATCH]})
 
     def flows_with_steps(self, flow_ids: list[str]) -> list[dict]:
-        """Gong's flows with steps for one batch: one steps call (more only to find a flow that
-        vanished), shared by flow_steps and flow_definitions."""
+        """Gong's flows with steps for one batch, each once a run and only those asked for:
+        one steps call (more only to find a flow that vanished), shared by flow_steps and
+        flow_definitions."""
         key = tuple(flow_ids)
         if self._steps_batch is None or self._steps_batch[0] != key:
             steps = t.cast("FlowStepsStream", self.gong_tap.streams["flow_steps"])
-            vanished: list[str] = []
-            flows = list(fetch_steps(flow_ids, steps.post, vanished.append))
-            for flow_id in vanished:
+            fetched = fetch_steps(
+                flow_ids, steps.post, lambda: self.gong_tap.budget.spent() is None
+            )
+            self._steps_asked += len(flow_ids)
+            self._steps_vanished += len(fetched.vanished)
+            self._steps_unresolved = [*self._steps_unresolved, *fetched.unresolved]
+            for flow_id in fetched.vanished:
                 self._vanished(flow_id)
-            self._check_answered(flow_ids, flows, vanished)
-            self._steps_batch = (key, flows)
+            answer = answered_flows(flow_ids, fetched, self._steps_emitted)
+            self._report_answer(flow_ids, answer)
+            self._steps_batch = (key, answer.flows)
         return self._steps_batch[1]
 
-    def _check_answered(self, asked: list[str], flows: list[dict], vanished: list[str]) -> None:
-        """A steps answer that leaves out a flow asked for (not a 404 "Flow not found") is
-        incomplete: the steps streams must not activate this pass, or a target would delete
-        that flow's steps."""
-        answered = {flow["id"] for flow in flows} | set(vanished)
-        missing = [flow_id for flow_id in asked if flow_id not in answered]
-        if not missing:
-            return
-        steps = [stream.name for stream in self.steps_streams]
-        self.owner_pass.keep_streams(n for n in self.owner_pass.streams if n not in steps)
+    def _report_answer(self, asked: list[str], answer: AnsweredFlows) -> None:
+        """Say what of a steps answer is not emitted, and hold back the activation it makes
+        unsafe: a flow left out, or one without a steps list, is an incomplete answer, and
+        activating would delete rows still in Gong."""
+        path = FlowStepsBase.path
+        if answer.not_asked:
+            self.logger.warning(
+                "Gong's answer to POST %s carried %d flows the call did not ask for (%s): they "
+                "are not emitted.",
+                path,
+                len(answer.not_asked),
+                _first_ids(answer.not_asked),
+            )
+        if answer.differing_copies:
+            self.logger.warning(
+                "Gong's answer to POST %s repeated %d flows or steps with different content: "
+                "the first copy of each is emitted.",
+                path,
+                answer.differing_copies,
+            )
+        if answer.left_out:
+            self._hold_back(
+                [stream.name for stream in self.steps_streams],
+                f"Gong's answer to POST {path} left out {len(answer.left_out)} of the "
+                f"{len(asked)} flows asked for ({', '.join(answer.left_out)}): their steps are "
+                "not emitted",
+            )
+        if answer.without_steps:
+            self._hold_back(
+                ["flow_steps"],
+                f"Gong's answer to POST {path} has no steps list for {len(answer.without_steps)}"
+                f" flows ({', '.join(answer.without_steps)}): their definitions are emitted, "
+                "their steps are not",
+                " Gong's schema does not mark steps as required; if Gong leaves it out for flows "
+                "without steps, this keeps their rows rather than risk deleting them.",
+            )
+
+    def _hold_back(self, names: list[str], what: str, why: str = "") -> None:
+        """Warn of an incomplete steps answer; the streams `names` are not activated this pass."""
+        self.owner_pass.keep_streams(n for n in self.owner_pass.streams if n not in names)
         held_back = (
-            f", and this pass sends no ACTIVATE_VERSION for {', '.join(steps)}"
-            if self.activates_versions
+            f", and this pass sends no ACTIVATE_VERSION for {', '.join(names)}"
+            if self.activates_versions and names
             else ""
         )
-        self.logger.warning(
-            "Gong's answer to POST %s left out %d of the %d flows asked for (%s): their steps "
-            "are not emitted%s.",
-            FlowStepsBase.path,
-            len(missing),
-            len(asked),
-            ", ".join(missing),
-            held_back,
-        )
+        self.logger.warning("%s%s.%s", what, held_back, why)
 
     def _vanished(self, flow_id: str) -> None:
         self.logger.warning(
@@ -504,8 +584,23 @@ class FlowsStream(GongStream):
                 done.accepted,
             )
             return
+        if self._steps_asked and self._steps_vanished == self._steps_asked:
+            self.logger.warning(
+                "Gong no longer knows any of the %d flows this run asked steps for (404 Flow "
+                "not found from POST %s for every one): no step or definition was emitted.",
+                self._steps_asked,
+                FlowStepsBase.path,
+            )
+        silent = [s.name for s in self.activated_streams if s.name not in done.emitted]
+        if silent:
+            self.logger.warning(
+                "No ACTIVATE_VERSION for %s: this pass emitted no row for %s, so a target "
+                "deletes nothing.",
+                ", ".join(silent),
+                "them" if len(silent) > 1 else "it",
+            )
         for stream in self.activated_streams:
-            if stream.name in done.streams:
+            if stream.name in done.streams and stream.name in done.emitted:
                 sdk_compat.write_activate_version(stream, done.version)
 
     def close(self) -> None:
@@ -547,17 +642,19 @@ class FlowStepsBase(GongStream):
         super().validate_response(response)
 
     def post(self, flow_ids: list[str]) -> list[dict]:
-        """One steps call (retried like every call), its flows checked at the door."""
+        """One steps call (retried like every call), its flows checked at the door; a flow
+        without a steps list (absent or null) is kept as it is, for the caller to judge."""
         flows = [flow for page in self.fetch_pages({"flow_ids": flow_ids}) for flow in page]
         for flow in flows:
             steps = flow.get("steps")
-            if steps is None:
-                flow["steps"] = steps = []
-            if not isinstance(steps, list) or not all(
-                isinstance(step, dict)
-                and isinstance(step.get("id"), (str, int))
-                and not isinstance(step.get("id"), bool)
-                for step in steps
+            if steps is not None and (
+                not isinstance(steps, list)
+                or not all(
+                    isinstance(step, dict)
+                    and isinstance(step.get("id"), (str, int))
+                    and not isinstance(step.get("id"), bool)
+                    for step in steps
+                )
             ):
                 raise GongTapError(
                     f"Gong answered {self.path} with steps of the wrong shape for flow "
@@ -571,10 +668,14 @@ class FlowStepsBase(GongStream):
 
     @override
     def get_records(self, context: t.Mapping[str, t.Any] | None) -> Iterable[dict]:
-        for flow in self.flows_stream.flows_with_steps(
-            list(context["flow_ids"]) if context else []
-        ):
-            yield from self.rows(flow)
+        flows = self.flows_stream
+        emitted = False
+        for flow in flows.flows_with_steps(list(context["flow_ids"]) if context else []):
+            for row in self.rows(flow):
+                if not emitted:
+                    flows.owner_pass.note_emitted(self.name)
+                    emitted = True
+                yield row
 
     def rows(self, flow: dict) -> Iterable[dict]:
         raise NotImplementedError

@@ -41,7 +41,10 @@ def test_new_pass(bookmark: dict) -> None:
 
 def test_resumed_pass_keeps_version_owner_and_counts() -> None:
     bookmark = {"version": 17, "last_owner": "b@x.com", "accepted": 2, "refused": 1, "records": 40}
-    assert OwnerPass.from_bookmark(bookmark) == OwnerPass(17, "b@x.com", 2, 1, 40)
+    # A bookmark of 0.1.0 has no "emitted": its flow records say that flows emitted rows.
+    assert OwnerPass.from_bookmark(bookmark) == OwnerPass(
+        17, "b@x.com", 2, 1, 40, emitted=["flows"]
+    )
 
 
 def test_resumed_pass_from_an_old_bookmark_without_counts() -> None:
@@ -55,8 +58,42 @@ def test_resumed_pass_ignores_progress_markers() -> None:
     assert OwnerPass.from_bookmark(bookmark).last_owner == "a@x.com"
 
 
-def test_version_zero_is_a_version() -> None:
-    assert OwnerPass.from_bookmark({"version": 0, "last_owner": "a@x.com"}).version == 0
+@pytest.mark.parametrize("version", [0, -1])
+def test_a_version_that_is_not_positive_is_refused(version: int) -> None:
+    # No pass starts at or before 1970: a hand-edited state. Activating it would tell a target
+    # to keep only the rows of a version no record carries.
+    with pytest.raises(StateShapeError, match="version must be a positive integer"):
+        OwnerPass.from_bookmark({"version": version, "last_owner": "a@x.com"})
+
+
+def test_a_resumed_bookmark_keeps_what_was_emitted_and_the_ids_waiting() -> None:
+    bookmark = {
+        "version": 5,
+        "last_owner": "b@x.com",
+        "records": 0,
+        "emitted": ["flow_definitions"],
+        "waiting": ["11", "12"],
+    }
+    resumed = OwnerPass.from_bookmark(bookmark)
+    assert resumed.emitted == ["flow_definitions"]
+    assert resumed.waiting == ["11", "12"]
+    assert OwnerPass.from_bookmark(resumed.bookmark()) == resumed
+
+
+@pytest.mark.parametrize(
+    ("name", "bad"),
+    [
+        ("waiting", [str(i) for i in range(40)]),  # more than 39: not a bookmark of ours
+        ("waiting", [17]),
+        ("waiting", [""]),
+        ("waiting", "17"),
+        ("emitted", ["flows", None]),
+        ("emitted", "flows"),
+    ],
+)
+def test_emitted_and_waiting_of_another_shape_are_a_bad_state(name: str, bad: object) -> None:
+    with pytest.raises(StateShapeError, match="not of this tap's shape"):
+        OwnerPass.from_bookmark({"version": 1, "last_owner": "a@x.com", name: bad})
 
 
 BAD_SHAPES = [
@@ -124,6 +161,8 @@ def test_bookmark_writes_every_key() -> None:
         "refused": 0,
         "records": 0,
         "streams": ["flows"],
+        "emitted": [],
+        "waiting": [],
     }
 
 
@@ -142,8 +181,7 @@ def test_streams_of_another_shape_are_a_bad_state(streams: object) -> None:
 
 def test_keep_streams_drops_the_others_in_order() -> None:
     owner_pass = OwnerPass(1, streams=["flows", "flow_steps", "flow_definitions"])
-    dropped = owner_pass.keep_streams(["flow_definitions", "flows", "users"])
-    assert dropped == ["flow_steps"]
+    owner_pass.keep_streams(["flow_definitions", "flows", "users"])
     assert owner_pass.streams == ["flows", "flow_definitions"]
 
 
