@@ -317,6 +317,10 @@ class RecordedRequest:
         return ids if isinstance(ids, list) else []
 
 
+STEPS_QUIRKS = (
+    "repeat_flows", "repeat_steps", "differing_steps", "no_steps", "null_steps", "extra_flows",
+)  # fmt: skip
+
 FAULT_KINDS = (
     "status", "reset", "truncate", "badjson", "slow", "cycle", "shape", "empty", "trickle",
 )  # fmt: skip
@@ -457,6 +461,8 @@ class GongStandIn:
         self.url = ""
         self.requests: list[RecordedRequest] = []
         self.faults: list[Fault] = []
+        # How every POST /v2/flows/steps answer misbehaves, one of STEPS_QUIRKS, or None.
+        self.steps_quirk: str | None = None
         self._lock = threading.Lock()
         self._request_counter = 0
         self._accepted = 0  # requests admitted past quota and rate limit, for the daily quota
@@ -496,6 +502,11 @@ class GongStandIn:
     def add_fault(self, fault: Fault) -> None:
         with self._lock:
             self.faults.append(fault)
+
+    def new_day(self) -> None:
+        """Renew the daily quota, as midnight UTC does at Gong."""
+        with self._lock:
+            self._accepted = 0
 
     def reset_log(self) -> None:
         with self._lock:
@@ -645,8 +656,36 @@ class GongStandIn:
             if flow is None:
                 return _error(404, request.request_id, "Flow not found")
             flows.append(flow)
+        if self.steps_quirk is not None:
+            flows = self._bend_steps(flow_ids, flows)
         payload = {"requestId": request.request_id, "flows": [] if empty else flows}
         return _json(200, payload, ascii_only=False)
+
+    def _bend_steps(self, asked: list[str], flows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """A steps answer as ``steps_quirk`` says a broken Gong might give it."""
+        quirk = self.steps_quirk
+        if quirk == "repeat_flows":  # every flow twice
+            return [*flows, *(dict(flow) for flow in flows)]
+        if quirk in ("repeat_steps", "differing_steps"):  # every step twice
+            changed = {"name": "a different copy"} if quirk == "differing_steps" else {}
+            return [
+                {**flow, "steps": [*flow["steps"], *({**st, **changed} for st in flow["steps"])]}
+                for flow in flows
+            ]
+        if quirk in ("no_steps", "null_steps"):
+            return [
+                {k: v for k, v in flow.items() if k != "steps"}
+                | ({"steps": None} if quirk == "null_steps" else {})
+                for flow in flows
+            ]
+        if quirk == "extra_flows":  # flows nobody asked for, Personal ones first
+            others = sorted(
+                (f for f in self.world.flows if f.id not in asked),
+                key=lambda f: (f.owner is None, f.id),
+            )
+            extra = [self.world.flow_with_steps(f.id) for f in others[:2]]
+            return [*flows, *(f for f in extra if f is not None)]
+        raise ValueError(f"unknown steps_quirk {quirk!r}; expected one of {STEPS_QUIRKS}")
 
     def _page(
         self,

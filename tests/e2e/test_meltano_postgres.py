@@ -46,6 +46,30 @@ def owners_requested(gong: GongStandIn) -> list[str]:
     return [r.owner for r in gong.requests if r.path == "/v2/flows" and r.owner]
 
 
+def resumed_from_owner_3(flows: Pipeline, gong: GongStandIn) -> dict[str, t.Any]:
+    """On a new day, the pipeline again: it fetches owners 3 and 4 only and exits 0. Returns
+    the bookmark Meltano keeps after it."""
+    gong.daily_quota = None
+    gong.reset_log()
+    resumed = flows.run()
+    assert resumed.code == 0, resumed.explain()
+    owners = owners_of(gong.world)
+    assert sorted(set(owners_requested(gong))) == owners[2:], "owners 1 and 2 are not refetched"
+    return flows.state()["singer_state"]["bookmarks"]["flows"]
+
+
+def stopped_within_owner_3(flows: Pipeline, gong: GongStandIn) -> dict[str, t.Any]:
+    """Run the pipeline into a quota that runs out within owner 3: it fails, and Meltano's
+    state names owner 2 as the last complete one. Returns that bookmark."""
+    interrupted = flows.run()
+    assert interrupted.code != 0
+    assert "quota is spent" in interrupted.stderr
+    assert owners_requested(gong)[-1] == owners_of(gong.world)[2], "stopped within owner 3"
+    bookmark = flows.state()["singer_state"]["bookmarks"]["flows"]
+    assert bookmark["last_owner"] == owners_of(gong.world)[1]
+    return bookmark
+
+
 @pytest.fixture
 def gong() -> t.Iterator[GongStandIn]:
     # 4 owners, 9 flows each over 2 pages of 5: paging, shared and personal flows all show up.
@@ -209,29 +233,51 @@ def test_run_stopped_by_the_daily_quota_resumes_from_meltano_state(
     gong.daily_quota = already_admitted + 2 + 2 + 1
     gong.reset_log()
 
-    interrupted = flows.run()
-
-    assert interrupted.code != 0
-    assert "quota is spent" in interrupted.stderr
-    assert owners_requested(gong)[-1] == owners[2], "stopped within owner 3"
-    bookmark = flows.state()["singer_state"]["bookmarks"]["flows"]
-    assert bookmark["last_owner"] == owners[1]
+    bookmark = stopped_within_owner_3(flows, gong)
     rows = flows.rows()
     assert any(r["id"] == changed["deleted"] for r in rows), "an unfinished pass deletes nothing"
 
-    gong.daily_quota = None  # a new day
-    gong.reset_log()
-    resumed = flows.run()
-
-    assert resumed.code == 0, resumed.explain()
-    assert sorted(set(owners_requested(gong))) == owners[2:], "owners 1 and 2 are not refetched"
-    finished = flows.state()["singer_state"]["bookmarks"]["flows"]
+    finished = resumed_from_owner_3(flows, gong)
     assert (finished["version"], finished["last_owner"]) == (bookmark["version"], None)
     assert finished["accepted"] == len(owners), "the pass counts the owners of both runs"
     rows = flows.rows()
     assert flows.key_count() == (len(rows), len(rows))
     # The rows an uninterrupted run leaves (the first test): every pair Gong serves, no other.
     assert loaded(rows) == served(gong.world)
+
+
+def test_a_quota_stop_with_every_stream_selected_resumes_after_the_owners_done(
+    gong: GongStandIn, pipeline: t.Callable[..., Pipeline]
+) -> None:
+    """Issue 17: Meltano's default selection (every stream, the steps streams included). The
+    quota runs out within owner 3; the STATE names owner 2 and carries the flow ids still
+    waiting for their steps call, and the next `meltano run` fetches only owners 3 and 4."""
+    settings = {"emit_activate_version_messages": True, "max_concurrent_requests": 1}
+    flows = pipeline(gong, tap=settings, target={"hard_delete": True})
+    # workspaces, one users page, owners 1 and 2 (2 pages each), owner 3's first page
+    gong.daily_quota = 1 + 1 + 2 + 2 + 1
+
+    bookmark = stopped_within_owner_3(flows, gong)  # its last_owner was null: all refetched
+    assert bookmark["waiting"], "the flows of owners 1 and 2 wait for their steps call"
+
+    finished = resumed_from_owner_3(flows, gong)
+    assert (finished["version"], finished["last_owner"], finished["waiting"]) == (
+        bookmark["version"],
+        None,
+        [],
+    )
+    assert loaded(flows.rows()) == served(gong.world)
+    flow_ids = {flow_id for _, flow_id in served(gong.world)}
+    assert {r["id"] for r in flows.rows("flow_definitions")} == flow_ids
+    expected_steps = {
+        (flow_id, step["id"])
+        for flow_id in flow_ids
+        for step in (gong.world.flow_with_steps(flow_id) or {"steps": []})["steps"]
+    }
+    steps = flows.rows("flow_steps")
+    assert {(r["flow_id"], r["id"]) for r in steps} == expected_steps
+    assert len(steps) == len(expected_steps)
+    assert {r["_sdc_table_version"] for r in steps} == {bookmark["version"]}
 
 
 def discovered_streams() -> set[str]:
