@@ -14,6 +14,7 @@ import datetime as dt
 import re
 import typing as t
 
+from tap_gong_flows.ids import is_whole
 from tap_gong_flows.state import StateShapeError
 
 if t.TYPE_CHECKING:
@@ -64,7 +65,7 @@ class CallBudget:
         day = day or today()
         seen_day, count = bookmark.get("day"), bookmark.get("day_requests", 0)
         if (seen_day is not None and not (isinstance(seen_day, str) and DAY.match(seen_day))) or (
-            not isinstance(count, int) or isinstance(count, bool) or count < 0
+            not is_whole(count) or count < 0
         ):
             raise StateShapeError(
                 "The state's bookmarks.flows is not of this tap's shape: its day count must be "
@@ -99,6 +100,39 @@ class CallBudget:
                 f"{self.per_day}, {self.used()} of them in this run"
             )
         return None
+
+    def stop_reason(self, owners_started: int, *, steps_selected: bool) -> str | None:
+        """Why the run stops before the next owner, or None while it goes on. Never before the
+        run's first owner: a budget smaller than one owner's calls still does one owner a run.
+        With the steps streams selected, room is kept for the one steps call a stop owes the
+        flows waiting for a full batch."""
+        if not owners_started:
+            return None
+        return self.spent(owed=1 if steps_selected else 0)
+
+    def stop_line(
+        self, reason: str, *, done: int, this_run: int, total: int, pass_started: str, after: str
+    ) -> str:
+        """The INFO line of a stop at the budget: how far this run and the pass got."""
+        smaller = ""
+        if this_run == 1 and self.per_run is not None and self.per_run < self.used():
+            smaller = (
+                " The budget is smaller than the calls one owner needs: each run does one owner."
+            )
+        return (
+            f"Stopping at the call budget: {reason}. This run did owners "
+            f"{done - this_run + 1:,} to {done:,} of {total:,} (the pass, started "
+            f"{pass_started}, has done {done:,} of them); the next run starts after "
+            f"{after}.{smaller}"
+        )
+
+    def spent_at_start_line(self) -> str:
+        """The INFO line of a run that starts with the day's budget spent."""
+        return (
+            f"The daily call budget is spent: {self.used_today_before} requests today (UTC) of "
+            f"max_requests_per_day {self.per_day}. No request was sent; it renews at "
+            f"{self.renews_at}."
+        )
 
     @property
     def renews_at(self) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 import threading
 import typing as t
@@ -28,6 +27,7 @@ from tap_gong_flows.errors import (
     QuotaSpentError,
     describe_response,
 )
+from tap_gong_flows.ids import id_problem, record_id
 from tap_gong_flows.pagination import GongCursorPaginator
 from tap_gong_flows.settings import DEFAULT_API_URL
 
@@ -35,8 +35,9 @@ if t.TYPE_CHECKING:
     from collections.abc import Iterator
 
     from backoff.types import Details
+    from singer_sdk import Tap
 
-    from tap_gong_flows.tap import TapGongFlows
+    from tap_gong_flows.services import RunServices
 
 _PACKAGED = Path(__file__).parent / "schemas"
 SCHEMAS_DIR = _PACKAGED if _PACKAGED.is_dir() else Path(__file__).parent.parent / "schemas"
@@ -71,9 +72,9 @@ class GongStream(RESTStream[str | None]):
         """Whether to send ACTIVATE_VERSION once this stream's data is complete."""
         return bool(self.config.get("emit_activate_version_messages", False))
 
-    @property
-    def gong_tap(self) -> TapGongFlows:
-        return t.cast("TapGongFlows", sdk_compat.stream_tap(self))
+    def __init__(self, tap: Tap, services: RunServices, **kwargs: t.Any) -> None:
+        self.services = services
+        super().__init__(tap, **kwargs)
 
     @property
     @override
@@ -92,7 +93,7 @@ class GongStream(RESTStream[str | None]):
     @property
     @override
     def requests_session(self) -> requests.Session:
-        return self.gong_tap.session
+        return self.services.session
 
     @property
     @override
@@ -123,7 +124,7 @@ class GongStream(RESTStream[str | None]):
 
     @override
     def validate_response(self, response: requests.Response) -> None:
-        self.gong_tap.progress.answered(response.elapsed.total_seconds())
+        self.services.progress.answered(response.elapsed.total_seconds())
         status = response.status_code
         if retry.is_retried(status):
             self._raise_retriable(response)
@@ -146,7 +147,7 @@ class GongStream(RESTStream[str | None]):
         if wait.stop:
             raise QuotaSpentError(response, t.cast("float", wait.seconds))
         if wait.seconds is not None:
-            self.gong_tap.limiter.hold(wait.seconds)
+            self.services.limiter.hold(wait.seconds)
         said = f"; Retry-After {header!r}" if header else ""
         raise GongRetriableError(
             f"Gong answered {describe_response(response)}{said}", response, wait.seconds
@@ -172,7 +173,7 @@ class GongStream(RESTStream[str | None]):
 
     @override
     def backoff_max_tries(self) -> int:
-        if self.gong_tap.single_attempt:
+        if self.services.single_attempt:
             return 1
         return int(self.config["max_retries"]) + 1
 
@@ -187,7 +188,7 @@ class GongStream(RESTStream[str | None]):
     @override
     def backoff_handler(self, details: Details) -> None:
         owner = getattr(self._sending, "owner", None)
-        self.gong_tap.progress.retried(owner)
+        self.services.progress.retried(owner)
         exc = details.get("exception")
         reason = str(exc) if isinstance(exc, RetriableAPIError) else type(exc).__name__
         self.logger.warning(
@@ -300,23 +301,8 @@ def _query(response: requests.Response) -> dict[str, str]:
     return dict(parse_qsl(query))
 
 
-def record_id(value: str | float) -> str:
-    """An id as the schema has it, a string: Gong's ids are numbers in strings, and one sent as
-    a JSON number must still compare equal to the same id sent as a string."""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
 def _id_problem(record: object) -> str:
     """Why a record cannot be emitted, or "" when it can."""
     if not isinstance(record, dict):
         return f"a record that is not an object ({type(record).__name__})"
-    value = record.get("id")
-    if isinstance(value, str) and value:
-        return ""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return ""
-    if isinstance(value, float) and math.isfinite(value):
-        return ""
-    return f"a record whose 'id' is not a string or a number ({value!r}); every record needs one"
+    return id_problem(record.get("id"))

@@ -7,6 +7,7 @@ from singer_sdk.pagination import BaseAPIPaginator
 from typing_extensions import override
 
 from tap_gong_flows.errors import CursorCycleError, PagingError, gong_body
+from tap_gong_flows.ids import is_whole
 
 # Empty pages in a row that each hand out a fresh cursor before the paging counts as broken.
 MAX_EMPTY_PAGES = 3
@@ -29,11 +30,6 @@ class GongCursorPaginator(BaseAPIPaginator[str | None]):
         self._received = 0
         self._empty_in_a_row = 0
 
-    @property
-    def page(self) -> int:
-        """The 1-based number of the page about to be requested."""
-        return self.count + 1
-
     def _stop(self, error: type[PagingError | CursorCycleError], what: str, body: dict) -> None:
         who = f"owner {self.owner}" if self.owner else "this stream"
         broken = "cycling" if error is CursorCycleError else "broken"
@@ -53,7 +49,7 @@ class GongCursorPaginator(BaseAPIPaginator[str | None]):
         self._received += page_size
         self._empty_in_a_row = 0 if page_size else self._empty_in_a_row + 1
         total = records.get("totalRecords")
-        total = total if isinstance(total, int) and not isinstance(total, bool) else None
+        total = total if is_whole(total) else None
         if not cursor:
             return None
         if not isinstance(cursor, str):

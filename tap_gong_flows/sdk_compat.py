@@ -45,11 +45,6 @@ def mutable_config(tap: Tap) -> dict[str, t.Any]:
     return t.cast("dict[str, t.Any]", tap._config)
 
 
-def stream_tap(stream: Stream) -> Tap:
-    """The tap a stream belongs to: the SDK keeps it only as the private `Stream._tap`."""
-    return stream._tap
-
-
 def quiet_request_metrics(cls: _R) -> _R:
     """A class decorator: no METRIC log line per request.
 
@@ -68,11 +63,6 @@ def send_once(stream: RESTStream) -> Callable[[requests.PreparedRequest, t.Any],
     prefetch hand-off, one error naming owner and page), so it runs the loop itself around this.
     """
     return stream._request
-
-
-def stream_version(stream: Stream) -> int | None:
-    """The table version the SDK stamps on each RECORD message of the stream."""
-    return stream._stream_version
 
 
 def set_stream_version(stream: Stream, version: int) -> None:

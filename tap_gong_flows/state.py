@@ -17,6 +17,7 @@ import time
 import typing as t
 
 from tap_gong_flows.errors import GongTapError
+from tap_gong_flows.ids import is_whole
 from tap_gong_flows.steps import MAX_WAITING
 
 COUNTS = ("accepted", "refused", "records")
@@ -31,7 +32,7 @@ class StateShapeError(GongTapError):
 
 
 def _is_count(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    return is_whole(value) and value >= 0  # type: ignore[operator]
 
 
 def _is_names(value: object, most: int | None = None) -> bool:
@@ -88,9 +89,7 @@ class OwnerPass:
                 f"{dict(bookmark)!r}. Pass a state written by tap-gong-flows, or none for a "
                 "full pass."
             )
-        if version is not None and (
-            not isinstance(version, int) or isinstance(version, bool) or version < 1
-        ):
+        if version is not None and (not is_whole(version) or version < 1):
             raise StateShapeError(
                 "The state's bookmarks.flows is not of this tap's shape: its version must be a "
                 f"positive integer (the pass's start in milliseconds), got {dict(bookmark)!r}. "
@@ -132,21 +131,3 @@ class OwnerPass:
         """The stream `name` emitted a row in this pass."""
         if name not in self.emitted:
             self.emitted.append(name)
-
-    def distrust(self, max_refused_share: float, *, company_only: bool) -> str | None:
-        """Why this complete pass must not activate its version, or None when it may.
-
-        A target deletes every row an activated pass did not emit: a pass that saw nothing, or
-        that Gong refused most owners of, would delete rows that are still in Gong.
-        """
-        asked = self.accepted + self.refused
-        if self.accepted and not self.records:
-            return f"Gong accepted {self.accepted} owners but listed no flow for any of them"
-        if not self.accepted:
-            return "Gong accepted no owner" if asked else "there was no owner to fetch"
-        if not company_only and self.refused / asked > max_refused_share:
-            return (
-                f"Gong refused {self.refused} of {asked} owners, more than "
-                f"max_refused_owner_share ({max_refused_share:g})"
-            )
-        return None

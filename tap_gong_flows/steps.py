@@ -13,6 +13,8 @@ import collections
 import dataclasses
 import typing as t
 
+from tap_gong_flows.ids import record_id
+
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
 
@@ -180,7 +182,7 @@ def distinct_steps(steps: list[dict] | None) -> tuple[list[dict] | None, int]:
     first: dict[str, dict] = {}
     differing = 0
     for step in steps:
-        key = str(step["id"])
+        key = record_id(step["id"])
         if key in first:
             differing += step != first[key]
         else:

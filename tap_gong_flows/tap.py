@@ -28,12 +28,12 @@ from tap_gong_flows.budget import CallBudget
 from tap_gong_flows.errors import GongTapError
 from tap_gong_flows.progress import RunProgress
 from tap_gong_flows.rate_limit import RateLimitedSession, RateLimiter
+from tap_gong_flows.services import RunServices
 from tap_gong_flows.settings import DEFAULT_API_URL
 from tap_gong_flows.state import OwnerPass, StateShapeError
 from tap_gong_flows.stopping import StopSwitch, SyncCancelled
 
 if t.TYPE_CHECKING:
-    import requests
     from singer_sdk.streams import Stream
 
 SECRET_SETTINGS = ("access_key", "access_key_secret", "access_token")
@@ -255,52 +255,41 @@ class TapGongFlows(Tap):
             raise ConfigValidationError("Config validation failed", errors=errors)
         return errors
 
-    @cached_property
-    def budget(self) -> CallBudget:
+    def _budget(self, limiter: RateLimiter) -> CallBudget:
         """The call budget of this run and of the UTC day (every call the limiter lets out)."""
         bookmark = self.state.get("bookmarks", {}).get("flows", {}) if self.state else {}
         return CallBudget.from_bookmark(
             bookmark,
             self.config.get("max_requests_per_run"),
             self.config.get("max_requests_per_day"),
-            lambda: self.limiter.requests,
+            lambda: limiter.requests,
         )
 
     @cached_property
-    def day_budget_spent_at_start(self) -> bool:
-        """True when earlier runs of today spent the daily budget: this run sends no request."""
-        budget = self.budget
-        spent = budget.spent_before_run
-        if spent:
-            self.logger.info(
-                "The daily call budget is spent: %d requests today (UTC) of "
-                "max_requests_per_day %d. No request was sent; it renews at %s.",
-                budget.used_today_before,
-                budget.per_day,
-                budget.renews_at,
-            )
-        return spent
-
-    @cached_property
-    def limiter(self) -> RateLimiter:
-        return RateLimiter(float(self.config["max_requests_per_second"]), self.stop)
-
-    @cached_property
-    def session(self) -> requests.Session:
-        return RateLimitedSession(self.limiter, int(self.config["max_concurrent_requests"]))
-
-    @cached_property
-    def progress(self) -> RunProgress:
-        return RunProgress(self.limiter, self.logger)
+    def services(self) -> RunServices:
+        """What every stream of this run shares: made once, handed to each stream."""
+        limiter = RateLimiter(float(self.config["max_requests_per_second"]), self.stop)
+        return RunServices(
+            stop=self.stop,
+            limiter=limiter,
+            session=RateLimitedSession(limiter, int(self.config["max_concurrent_requests"])),
+            progress=RunProgress(limiter, self.logger),
+            make_budget=lambda: self._budget(limiter),
+            logger=self.logger,
+            started_ms=self.initialized_at,
+        )
 
     @override
     def discover_streams(self) -> list[gong_streams.GongStream]:
+        services = self.services
+        users = gong_streams.UsersStream(self, services)
+        flows = gong_streams.FlowsStream(self, services, users)
         return [
-            gong_streams.WorkspacesStream(self),
-            gong_streams.UsersStream(self),
-            gong_streams.FlowsStream(self),
-            gong_streams.FlowStepsStream(self),
-            gong_streams.FlowDefinitionsStream(self),
+            gong_streams.WorkspacesStream(self, services),
+            users,
+            flows,
+            gong_streams.FlowStepsStream(self, services, flows),
+            gong_streams.FlowDefinitionsStream(self, services, flows),
         ]
 
     @property
@@ -311,8 +300,6 @@ class TapGongFlows(Tap):
         on it: users and flows share one read of /v2/users whichever of them syncs first."""
         loaded = super().streams
         return {name: loaded[name] for name in sorted(loaded, key=_stream_rank)}
-
-    single_attempt = False  # --test: one request, no retries
 
     @classmethod
     @override
@@ -340,7 +327,7 @@ class TapGongFlows(Tap):
             stream, context = flows, {"flow_owner_email": flows.owners[0]}
         else:
             stream, context = t.cast("gong_streams.UsersStream", self.streams["users"]), None
-        self.single_attempt = True
+        self.services.single_attempt = True
         try:
             next(iter(stream.fetch_pages(context)))
         except GongTapError as exc:
@@ -360,13 +347,15 @@ class TapGongFlows(Tap):
         outside it, as when the target closes the tap's output while a record is written.
         """
         flows = t.cast("gong_streams.FlowsStream", self.streams["flows"])
-        flows.close()
-        if outcome == "failed":
-            with contextlib.suppress(GongTapError, OSError):  # bad state, closed stdout
-                flows.save_day_count()
-        if outcome == "complete" and flows.stopped_at_budget:
-            outcome = "stopped at the call budget, the pass goes on in the next run"
-        self.logger.info(self.progress.summary(outcome))
+        owner_pass = flows.__dict__.get("owner_pass")  # None: no pass started this run
+        if owner_pass is not None:
+            owner_pass.close()
+            if outcome == "failed":
+                with contextlib.suppress(GongTapError, OSError):  # bad state, closed stdout
+                    owner_pass.save_day_count()
+            if outcome == "complete" and owner_pass.stopped_at_budget:
+                outcome = "stopped at the call budget, the pass goes on in the next run"
+        self.logger.info(self.services.progress.summary(outcome))
 
     # The tap the running CLI built: the SDK's invoke creates it and keeps no reference.
     running: t.ClassVar[TapGongFlows | None] = None

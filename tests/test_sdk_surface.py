@@ -93,7 +93,7 @@ PRIVATE_METHODS = [
 ]
 PRIVATE_CLASS_ATTRIBUTES = [("singer_sdk.streams.rest", "RESTStream", "_LOG_REQUEST_METRICS")]
 # Set in the SDK's __init__, so looked for on an instance.
-PRIVATE_STREAM_ATTRIBUTES = ["_tap", "_stream_version"]
+PRIVATE_STREAM_ATTRIBUTES = ["_stream_version"]
 
 
 @pytest.mark.parametrize(("module", "cls", "name", "parameters"), PRIVATE_METHODS)
@@ -135,7 +135,6 @@ def test_private_sdk_state_flag_and_config_are_still_there(tap):
     assert isinstance(stream.state_manager.is_flushed, bool), (
         "singer-sdk's state manager no longer has is_flushed: see sdk_compat.write_state"
     )
-    assert sdk_compat.stream_tap(stream) is tap
     assert isinstance(sdk_compat.mutable_config(tap), dict), (
         "singer-sdk's PluginBase no longer keeps its config as a dict in _config: see "
         "sdk_compat.mutable_config"

@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from tap_gong_flows import deletes
 from tap_gong_flows.errors import GongTapError
 from tap_gong_flows.state import COUNTS, OwnerPass, StateShapeError
 
@@ -203,7 +204,10 @@ def test_a_bookmark_without_an_owner_round_trips_to_a_new_pass() -> None:
 
 def distrust(accepted: int, refused: int, records: int, share: float = 0.5, **kw: bool) -> str:
     owner_pass = OwnerPass(1, "z@x.com", accepted=accepted, refused=refused, records=records)
-    return owner_pass.distrust(share, company_only=kw.get("company_only", False)) or ""
+    why = deletes.why_pass_not_trusted(
+        owner_pass, share, company_only=kw.get("company_only", False)
+    )
+    return why or ""
 
 
 def test_no_owner_at_all() -> None:
