@@ -27,20 +27,22 @@ class StopSwitch:
     """Tripped once; every later `check` or `sleep`, in any thread, raises its reason."""
 
     def __init__(self) -> None:
-        self._tripped = threading.Event()
+        # Reentrant: the signal handler trips the switch in the main thread, which may be
+        # inside `trip` or `sleep` at that moment; a plain lock (as threading.Event has)
+        # would deadlock it there.
+        self._changed = threading.Condition(threading.RLock())
         self.reason: BaseException | None = None
-        self._lock = threading.Lock()
 
     @property
     def tripped(self) -> bool:
-        return self._tripped.is_set()
+        return self.reason is not None
 
     def trip(self, reason: BaseException) -> None:
         """Stop the run for `reason`; the first reason given stays."""
-        with self._lock:
+        with self._changed:
             if self.reason is None:
                 self.reason = reason
-                self._tripped.set()
+                self._changed.notify_all()
 
     def check(self) -> None:
         if self.reason is not None:
@@ -49,7 +51,8 @@ class StopSwitch:
     def sleep(self, seconds: float) -> None:
         """Wait `seconds`, or less if the switch trips meanwhile, and then raise its reason."""
         if seconds > 0:
-            self._tripped.wait(seconds)
+            with self._changed:
+                self._changed.wait_for(lambda: self.reason is not None, seconds)
         self.check()
 
     def on_signals(self, *signums: int) -> None:

@@ -126,3 +126,18 @@ def test_a_cancelled_switch_raises_sync_cancelled() -> None:
     with pytest.raises(SyncCancelled) as raised:
         switch.check()
     assert raised.value.exit_code == 143
+
+
+def test_a_trip_inside_the_switch_in_the_same_thread_does_not_deadlock() -> None:
+    # As when the signal handler runs in the main thread while it is inside trip or sleep.
+    switch = StopSwitch()
+    done = threading.Event()
+
+    def interrupted_inside() -> None:
+        with switch._changed:
+            switch.trip(BoomError("from the handler"))
+        done.set()
+
+    threading.Thread(target=interrupted_inside, daemon=True).start()
+    assert done.wait(2), "deadlocked"
+    assert str(switch.reason) == "from the handler"
