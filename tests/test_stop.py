@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -214,6 +215,18 @@ class TapProcess:
             assert self.process.poll() is None, "".join(self._stderr)
             time.sleep(0.02)
 
+    def wait_until_it_catches(self, signum: int, timeout: float = 10) -> None:
+        """Until the tap has a handler for `signum` (Linux: SigCgt in /proc/PID/status)."""
+        deadline = time.monotonic() + timeout
+        status = Path(f"/proc/{self.process.pid}/status")
+        while True:
+            caught = next(line for line in status.read_text().splitlines() if "SigCgt" in line)
+            if int(caught.split()[1], 16) >> (signum - 1) & 1:
+                return
+            assert self.process.poll() is None, "".join(self._stderr)
+            assert time.monotonic() < deadline, f"the tap never caught {signum}"
+            time.sleep(0.0005)
+
     def finish(self, timeout: float = 30) -> TapRun:
         code = self.process.wait(timeout)
         for reader in self._readers:
@@ -283,3 +296,46 @@ def test_a_closed_stdout_stops_the_sync_with_exit_1(gong_factory, tmp_path):
     time.sleep(0.5)
     assert len(gong.requests) == sent
     assert len({r.owner for r in gong.requests}) < 12, "it went on fetching every owner"
+
+
+def test_a_tap_built_in_the_main_thread_leaves_the_signals_to_the_process_handler():
+    """Not the SDK's handlers, which exit 0, not even while the SDK's __init__ goes on."""
+    from tap_gong_flows.stopping import SIGNALS
+    from tap_gong_flows.tap import TapGongFlows
+
+    before = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        config = {"access_token": "main-thread-probe", "flow_owner_emails": ["a@example.com"]}
+        TapGongFlows(config=config, validate_config=False, setup_mapper=False)
+        assert signal.getsignal(signal.SIGTERM) == SIGNALS.handle
+        assert signal.getsignal(signal.SIGINT) == SIGNALS.handle
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
+
+
+def stopped_lines(run: TapRun, signum: int) -> list[str]:
+    name = signal.Signals(signum).name
+    return [line for line in run.stderr.splitlines() if f"Stopped by {name}" in line]
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads SigCgt in /proc")
+@pytest.mark.parametrize(
+    ("signum", "delay"),
+    [(signal.SIGTERM, 0.0), (signal.SIGTERM, 0.15), (signal.SIGINT, 0.05)],
+    ids=["SIGTERM-at-once", "SIGTERM-150ms", "SIGINT-50ms"],
+)
+def test_a_signal_during_the_imports_ends_with_the_one_line(gong_factory, tmp_path, signum, delay):
+    gong = gong_factory(make_world(owners=2))
+    tap = TapProcess(activates(gong), tmp_path)
+    tap.wait_until_it_catches(signal.SIGTERM)  # the first thing the tap's package does
+    time.sleep(delay)
+    tap.process.send_signal(signum)
+    run = tap.finish()
+    assert run.code == 128 + signum, run.stderr
+    assert len(stopped_lines(run, signum)) == 1, run.stderr
+    assert "Traceback" not in run.stderr
+    if delay == 0:  # still importing: the CLI never started, nothing was asked of Gong
+        assert "Meltano SDK v" not in run.stderr
+        assert gong.requests == []
+        assert run.stdout == ""
