@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import collections
 import json
+import random
 import signal
 import subprocess
 import sys
@@ -215,6 +217,13 @@ class TapProcess:
             assert self.process.poll() is None, "".join(self._stderr)
             time.sleep(0.02)
 
+    def wait_for_log(self, text: str, timeout: float = 30) -> None:
+        """Until a line of the log holds `text`, or the tap has ended."""
+        deadline = time.monotonic() + timeout
+        while not any(text in line for line in self._stderr) and self.process.poll() is None:
+            assert time.monotonic() < deadline, f"the tap never logged {text!r}"
+            time.sleep(0.001)
+
     def wait_until_it_catches(self, signum: int, timeout: float = 10) -> None:
         """Until the tap has a handler for `signum` (Linux: SigCgt in /proc/PID/status)."""
         deadline = time.monotonic() + timeout
@@ -231,6 +240,8 @@ class TapProcess:
         code = self.process.wait(timeout)
         for reader in self._readers:
             reader.join(5)
+        for pipe in (self.process.stdout, self.process.stderr):
+            pipe.close()
         run = TapRun(code, "".join(self.lines), "".join(self._stderr))
         for secret in (KEY, SECRET, TOKEN):
             assert secret not in run.stdout
@@ -339,3 +350,48 @@ def test_a_signal_during_the_imports_ends_with_the_one_line(gong_factory, tmp_pa
         assert "Meltano SDK v" not in run.stderr
         assert gong.requests == []
         assert run.stdout == ""
+
+
+@pytest.mark.slow
+def test_a_signal_at_any_moment_of_a_run_ends_cleanly(gong_factory, tmp_path):
+    """Exit 0 only after a complete pass, all of it out; else 128+signal and the one line."""
+    world = make_world(owners=3)
+    gong = gong_factory(world, page_size=2)
+    config = activates(gong)
+    everything = set(expected_rows(world, config["flow_owner_emails"]))
+    started = time.monotonic()
+    whole = TapProcess(config, tmp_path).finish()
+    length = time.monotonic() - started
+    assert whole.code == 0, whole.stderr
+    assert keys(whole) == everything
+    rng = random.Random(6)
+    exits: collections.Counter[tuple[str, int]] = collections.Counter()
+    deadline = time.monotonic() + 120
+    for n in range(36):
+        if time.monotonic() > deadline:
+            break
+        signum = rng.choice([signal.SIGTERM, signal.SIGINT])
+        tap = TapProcess(config, tmp_path)
+        if n % 3 == 0:  # anywhere from the tap's first statement to a little after the end
+            tap.wait_until_it_catches(signal.SIGTERM)
+            time.sleep(rng.uniform(0, length * 1.1))
+        else:  # after the summary line: the SDK and click wind down, the interpreter ends
+            tap.wait_for_log("Sync complete")
+            time.sleep(rng.choice([rng.uniform(0, 0.004), rng.uniform(0, 0.2)]))
+        tap.process.send_signal(signum)
+        run = tap.finish()
+        exits[(signal.Signals(signum).name, run.code)] += 1
+        assert run.code in (0, 128 + signum), run.stderr
+        assert "Traceback" not in run.stderr
+        assert "Exception ignored" not in run.stderr
+        messages = run.messages  # every line is whole JSON
+        if run.code == 0:
+            assert stopped_lines(run, signum) == []
+            assert run.states[-1]["bookmarks"]["flows"]["last_owner"] is None
+            assert keys(run) == everything
+            assert len([m for m in messages if m["type"] == "ACTIVATE_VERSION"]) == 1
+        else:
+            assert len(stopped_lines(run, signum)) == 1, run.stderr
+    print(f"{sum(exits.values())} runs, exits {dict(exits)}")
+    assert sum(exits.values()) >= 20, "too few runs in the time"
+    assert any(code != 0 for _, code in exits), "no signal came while the tap ran"
