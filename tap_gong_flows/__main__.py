@@ -1,10 +1,54 @@
 """`python -m tap_gong_flows` and the `tap-gong-flows` command run the tap's CLI."""
 
-from tap_gong_flows.tap import TapGongFlows
+from tap_gong_flows.stopping import SIGNALS
+
+# First of all: a signal during the second or two of imports below ends as cleanly as later.
+SIGNALS.install()
+
+import logging  # noqa: E402
+import sys  # noqa: E402
+
+from tap_gong_flows.stopping import SyncCancelled, output_closed  # noqa: E402
+
+LOG = logging.getLogger("tap-gong-flows")  # the SDK's logger of the tap, by its name
 
 
 def main() -> None:
-    TapGongFlows.cli()
+    """Run the CLI; whenever a signal comes, the end is exit 0 or 128+signal and one line."""
+    code = 1
+    try:
+        SIGNALS.arm()
+        code = _run()
+        SIGNALS.settle()
+    except SyncCancelled:
+        SIGNALS.settle()
+    if SIGNALS.cancelled is not None:  # even one a finalizer or a broad `except` swallowed
+        LOG.error(
+            "Stopped by %s: the run was cancelled. Every owner completed before it was emitted "
+            "with its STATE; the next run carries on from the last STATE.",
+            SIGNALS.cancelled,
+        )
+        code = SIGNALS.cancelled.exit_code
+    sys.exit(code)
+
+
+def _run() -> int:
+    """The CLI's exit code; 0 only once every message it wrote is flushed to the target."""
+    try:
+        from tap_gong_flows.tap import TapGongFlows  # noqa: PLC0415 - after SIGNALS.install
+
+        TapGongFlows.cli()  # click ends it with SystemExit
+    except SystemExit as exc:
+        if exc.code is not None and not isinstance(exc.code, int):
+            print(exc.code, file=sys.stderr)
+            return 1
+        if exc.code:
+            return exc.code
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        return output_closed(LOG)
+    return 0
 
 
 if __name__ == "__main__":

@@ -5,10 +5,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-import os
-import signal
 import sys
-import threading
 import typing as t
 from functools import cached_property
 
@@ -31,7 +28,7 @@ from tap_gong_flows.rate_limit import RateLimitedSession, RateLimiter
 from tap_gong_flows.services import RunServices
 from tap_gong_flows.settings import DEFAULT_API_URL
 from tap_gong_flows.state import OwnerPass, StateShapeError
-from tap_gong_flows.stopping import StopSwitch, SyncCancelled
+from tap_gong_flows.stopping import SIGNALS, StopSwitch, output_closed
 
 if t.TYPE_CHECKING:
     from singer_sdk.streams import Stream
@@ -197,9 +194,14 @@ class TapGongFlows(Tap):
         super().__init__(*args, **kwargs)
         type(self).running = self
         redact.install(self.secrets)
-        # The SDK's own handlers exit 0: a cancelled run would look like a success.
-        if threading.current_thread() is threading.main_thread():
-            self.stop.on_signals(signal.SIGTERM, signal.SIGINT)
+
+    @override
+    def _setup_signal_handlers(self) -> None:
+        # The SDK's own handlers exit 0, so a cancelled run would look like a success; and
+        # replacing them after its __init__ would leave them on while it loads the catalog.
+        # A private SDK method, the one place it installs them: tests/test_stop.py checks
+        # that a tap built in the main thread leaves the signals to SIGNALS.
+        SIGNALS.attach(self.stop)
 
     @cached_property
     def stop(self) -> StopSwitch:
@@ -363,7 +365,11 @@ class TapGongFlows(Tap):
     @classmethod
     @override
     def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:
-        """Run the CLI; an error a person can fix ends in one paragraph and exit 1."""
+        """Run the CLI; an error a person can fix ends in one paragraph and exit 1.
+
+        A signal's SyncCancelled goes on to `__main__.main`, which ends every cancelled run,
+        wherever the signal came, with the same line.
+        """
         try:
             cls.running = None
             outcome = "failed"
@@ -373,21 +379,8 @@ class TapGongFlows(Tap):
             finally:
                 if cls.running is not None:  # a sync started
                     cls.running.finish(outcome)
-        except SyncCancelled as exc:
-            cls.logger.error(  # noqa: TRY400
-                "Stopped by %s: the run was cancelled. Every owner completed before it was "
-                "emitted with its STATE; the next run carries on from the last STATE.",
-                exc,
-            )
-            sys.exit(exc.exit_code)
         except BrokenPipeError:
-            # Python's own flush of stdout at exit would fail again and print a traceback.
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            cls.logger.error(  # noqa: TRY400
-                "Stopped: the target closed the tap's output. The last STATE it read lets the "
-                "next run carry on."
-            )
-            sys.exit(1)
+            sys.exit(output_closed(cls.logger))
         except GongTapError as exc:
             cls.logger.error("%s", exc)  # noqa: TRY400 - the message is the whole story
             sys.exit(1)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import collections
 import json
+import random
 import signal
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -214,10 +217,31 @@ class TapProcess:
             assert self.process.poll() is None, "".join(self._stderr)
             time.sleep(0.02)
 
+    def wait_for_log(self, text: str, timeout: float = 30) -> None:
+        """Until a line of the log holds `text`, or the tap has ended."""
+        deadline = time.monotonic() + timeout
+        while not any(text in line for line in self._stderr) and self.process.poll() is None:
+            assert time.monotonic() < deadline, f"the tap never logged {text!r}"
+            time.sleep(0.001)
+
+    def wait_until_it_catches(self, signum: int, timeout: float = 10) -> None:
+        """Until the tap has a handler for `signum` (Linux: SigCgt in /proc/PID/status)."""
+        deadline = time.monotonic() + timeout
+        status = Path(f"/proc/{self.process.pid}/status")
+        while True:
+            caught = next(line for line in status.read_text().splitlines() if "SigCgt" in line)
+            if int(caught.split()[1], 16) >> (signum - 1) & 1:
+                return
+            assert self.process.poll() is None, "".join(self._stderr)
+            assert time.monotonic() < deadline, f"the tap never caught {signum}"
+            time.sleep(0.0005)
+
     def finish(self, timeout: float = 30) -> TapRun:
         code = self.process.wait(timeout)
         for reader in self._readers:
             reader.join(5)
+        for pipe in (self.process.stdout, self.process.stderr):
+            pipe.close()
         run = TapRun(code, "".join(self.lines), "".join(self._stderr))
         for secret in (KEY, SECRET, TOKEN):
             assert secret not in run.stdout
@@ -283,3 +307,91 @@ def test_a_closed_stdout_stops_the_sync_with_exit_1(gong_factory, tmp_path):
     time.sleep(0.5)
     assert len(gong.requests) == sent
     assert len({r.owner for r in gong.requests}) < 12, "it went on fetching every owner"
+
+
+def test_a_tap_built_in_the_main_thread_leaves_the_signals_to_the_process_handler():
+    """Not the SDK's handlers, which exit 0, not even while the SDK's __init__ goes on."""
+    from tap_gong_flows.stopping import SIGNALS
+    from tap_gong_flows.tap import TapGongFlows
+
+    before = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        config = {"access_token": "main-thread-probe", "flow_owner_emails": ["a@example.com"]}
+        TapGongFlows(config=config, validate_config=False, setup_mapper=False)
+        assert signal.getsignal(signal.SIGTERM) == SIGNALS.handle
+        assert signal.getsignal(signal.SIGINT) == SIGNALS.handle
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
+
+
+def stopped_lines(run: TapRun, signum: int) -> list[str]:
+    name = signal.Signals(signum).name
+    return [line for line in run.stderr.splitlines() if f"Stopped by {name}" in line]
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads SigCgt in /proc")
+@pytest.mark.parametrize(
+    ("signum", "delay"),
+    [(signal.SIGTERM, 0.0), (signal.SIGTERM, 0.15), (signal.SIGINT, 0.05)],
+    ids=["SIGTERM-at-once", "SIGTERM-150ms", "SIGINT-50ms"],
+)
+def test_a_signal_during_the_imports_ends_with_the_one_line(gong_factory, tmp_path, signum, delay):
+    gong = gong_factory(make_world(owners=2))
+    tap = TapProcess(activates(gong), tmp_path)
+    tap.wait_until_it_catches(signal.SIGTERM)  # the first thing the tap's package does
+    time.sleep(delay)
+    tap.process.send_signal(signum)
+    run = tap.finish()
+    assert run.code == 128 + signum, run.stderr
+    assert len(stopped_lines(run, signum)) == 1, run.stderr
+    assert "Traceback" not in run.stderr
+    if delay == 0:  # still importing: the CLI never started, nothing was asked of Gong
+        assert "Meltano SDK v" not in run.stderr
+        assert gong.requests == []
+        assert run.stdout == ""
+
+
+@pytest.mark.slow
+def test_a_signal_at_any_moment_of_a_run_ends_cleanly(gong_factory, tmp_path):
+    """Exit 0 only after a complete pass, all of it out; else 128+signal and the one line."""
+    world = make_world(owners=3)
+    gong = gong_factory(world, page_size=2)
+    config = activates(gong)
+    everything = set(expected_rows(world, config["flow_owner_emails"]))
+    started = time.monotonic()
+    whole = TapProcess(config, tmp_path).finish()
+    length = time.monotonic() - started
+    assert whole.code == 0, whole.stderr
+    assert keys(whole) == everything
+    rng = random.Random(6)
+    exits: collections.Counter[tuple[str, int]] = collections.Counter()
+    deadline = time.monotonic() + 120
+    for n in range(36):
+        if time.monotonic() > deadline:
+            break
+        signum = rng.choice([signal.SIGTERM, signal.SIGINT])
+        tap = TapProcess(config, tmp_path)
+        if n % 3 == 0:  # anywhere from the tap's first statement to a little after the end
+            tap.wait_until_it_catches(signal.SIGTERM)
+            time.sleep(rng.uniform(0, length * 1.1))
+        else:  # after the summary line: the SDK and click wind down, the interpreter ends
+            tap.wait_for_log("Sync complete")
+            time.sleep(rng.choice([rng.uniform(0, 0.004), rng.uniform(0, 0.2)]))
+        tap.process.send_signal(signum)
+        run = tap.finish()
+        exits[(signal.Signals(signum).name, run.code)] += 1
+        assert run.code in (0, 128 + signum), run.stderr
+        assert "Traceback" not in run.stderr
+        assert "Exception ignored" not in run.stderr
+        messages = run.messages  # every line is whole JSON
+        if run.code == 0:
+            assert stopped_lines(run, signum) == []
+            assert run.states[-1]["bookmarks"]["flows"]["last_owner"] is None
+            assert keys(run) == everything
+            assert len([m for m in messages if m["type"] == "ACTIVATE_VERSION"]) == 1
+        else:
+            assert len(stopped_lines(run, signum)) == 1, run.stderr
+    print(f"{sum(exits.values())} runs, exits {dict(exits)}")
+    assert sum(exits.values()) >= 20, "too few runs in the time"
+    assert any(code != 0 for _, code in exits), "no signal came while the tap ran"

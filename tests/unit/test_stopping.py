@@ -1,14 +1,21 @@
-"""StopSwitch and SyncCancelled: the first reason stays, every wait wakes up and raises it."""
+"""StopSwitch and SyncCancelled: the first reason stays, every wait wakes up and raises it.
+
+ProcessSignals: the first signal stops everything once, later ones do nothing, and once the
+run is settled no signal changes its end. Its handler is called directly; the one test that
+sends a real signal uses SIGUSR1 and puts its handler back.
+"""
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
+import typing as t
 
 import pytest
 
-from tap_gong_flows.stopping import StopSwitch, SyncCancelled
+from tap_gong_flows.stopping import ProcessSignals, StopSwitch, SyncCancelled
 
 
 class BoomError(Exception):
@@ -126,3 +133,102 @@ def test_a_cancelled_switch_raises_sync_cancelled() -> None:
     with pytest.raises(SyncCancelled) as raised:
         switch.check()
     assert raised.value.exit_code == 143
+
+
+def test_a_trip_inside_the_switch_in_the_same_thread_does_not_deadlock() -> None:
+    # As when the signal handler runs in the main thread while it is inside trip or sleep.
+    switch = StopSwitch()
+    done = threading.Event()
+
+    def interrupted_inside() -> None:
+        with switch._changed:
+            switch.trip(BoomError("from the handler"))
+        done.set()
+
+    threading.Thread(target=interrupted_inside, daemon=True).start()
+    assert done.wait(2), "deadlocked"
+    assert str(switch.reason) == "from the handler"
+
+
+def test_the_first_signal_trips_every_switch_and_raises_once() -> None:
+    signals = ProcessSignals()
+    first, second = StopSwitch(), StopSwitch()
+    signals.attach(first)
+    signals.attach(second)
+    signals.arm()
+    with pytest.raises(SyncCancelled) as raised:
+        signals.handle(signal.SIGTERM, None)
+    assert raised.value.exit_code == 143
+    assert first.reason is raised.value
+    assert second.reason is raised.value
+    assert signals.cancelled is raised.value
+
+
+def test_a_second_signal_while_stopping_does_nothing() -> None:
+    signals = ProcessSignals()
+    switch = StopSwitch()
+    signals.attach(switch)
+    with pytest.raises(SyncCancelled):
+        signals.handle(signal.SIGTERM, None)
+    signals.handle(signal.SIGINT, None)
+    signals.handle(signal.SIGTERM, None)
+    assert signals.cancelled is not None
+    assert signals.cancelled.signum == signal.SIGTERM
+    assert switch.reason is signals.cancelled
+
+
+def test_a_signal_before_arming_is_kept_and_raised_by_arm() -> None:
+    signals = ProcessSignals()
+    signals.handle(signal.SIGINT, None)  # at the module level of __main__: nothing to unwind
+    assert signals.cancelled is not None
+    with pytest.raises(SyncCancelled) as raised:
+        signals.arm()
+    assert raised.value.exit_code == 130
+    assert raised.value is signals.cancelled
+
+
+def test_a_switch_attached_after_the_signal_is_tripped_at_once() -> None:
+    signals = ProcessSignals()
+    signals.handle(signal.SIGTERM, None)
+    late = StopSwitch()
+    signals.attach(late)
+    assert late.reason is signals.cancelled
+
+
+def test_once_settled_a_signal_does_nothing() -> None:
+    signals = ProcessSignals(signums=())
+    switch = StopSwitch()
+    signals.attach(switch)
+    signals.settle()
+    signals.handle(signal.SIGTERM, None)
+    assert signals.cancelled is None
+    assert not switch.tripped
+
+
+@pytest.fixture
+def sigusr1() -> t.Iterator[int]:
+    before = signal.getsignal(signal.SIGUSR1)
+    yield signal.SIGUSR1
+    signal.signal(signal.SIGUSR1, before)
+
+
+def test_a_real_signal_raises_in_the_main_thread_and_after_settling_is_ignored(
+    sigusr1: int,
+) -> None:
+    signals = ProcessSignals(signums=(sigusr1,))
+    switch = StopSwitch()
+    signals.attach(switch)
+    assert signal.getsignal(sigusr1) == signals.handle
+
+    def signalled_while_waiting() -> None:
+        os.kill(os.getpid(), sigusr1)
+        switch.sleep(5)  # the handler runs here at the latest, and ends the wait
+
+    with pytest.raises(SyncCancelled) as raised:
+        signalled_while_waiting()
+    assert raised.value.exit_code == 128 + sigusr1
+    signals.settle()
+    # Ignored by the kernel, not by a Python handler: CPython resets those at finalization.
+    assert signal.getsignal(sigusr1) == signal.SIG_IGN
+    os.kill(os.getpid(), sigusr1)
+    assert signals.cancelled is raised.value
