@@ -29,7 +29,7 @@ def main() -> None:
             SIGNALS.cancelled,
         )
         code = SIGNALS.cancelled.exit_code
-    sys.exit(code)
+    SIGNALS.leave(code)
 
 
 def _run() -> int:

@@ -7,6 +7,7 @@ reason, and no request is sent after it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -109,11 +110,25 @@ class ProcessSignals:
             raise self.cancelled
 
     def settle(self) -> None:
-        """The exit code is decided: no signal changes it or kills the process any more."""
+        """The exit code is decided: no signal changes it any more."""
+        self.settled = True
+
+    def leave(self, code: int) -> t.NoReturn:
+        """End the process with `code` once what is left of its output is flushed.
+
+        A signal during that flush (a target that keeps the pipe open but reads no more) ends
+        the process at once with the same code. The process leaves by os._exit, without
+        Python's finalization, which puts the signals' default action back, so a signal there
+        would kill it.
+        """
         self.settled = True
         if threading.current_thread() is threading.main_thread():
             for signum in self.signums:
-                signal.signal(signum, signal.SIG_IGN)
+                signal.signal(signum, lambda _signum, _frame: os._exit(code))
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):  # closed, or the target went away
+                stream.flush()
+        os._exit(code)
 
 
 # The one instance: `__main__` installs it before the heavy imports, the tap attaches its switch.

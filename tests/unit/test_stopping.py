@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 import typing as t
@@ -212,7 +214,7 @@ def sigusr1() -> t.Iterator[int]:
     signal.signal(signal.SIGUSR1, before)
 
 
-def test_a_real_signal_raises_in_the_main_thread_and_after_settling_is_ignored(
+def test_a_real_signal_raises_in_the_main_thread_and_after_settling_does_nothing(
     sigusr1: int,
 ) -> None:
     signals = ProcessSignals(signums=(sigusr1,))
@@ -228,7 +230,43 @@ def test_a_real_signal_raises_in_the_main_thread_and_after_settling_is_ignored(
         signalled_while_waiting()
     assert raised.value.exit_code == 128 + sigusr1
     signals.settle()
-    # Ignored by the kernel, not by a Python handler: CPython resets those at finalization.
-    assert signal.getsignal(sigusr1) == signal.SIG_IGN
     os.kill(os.getpid(), sigusr1)
+    time.sleep(0.01)  # the handler runs, and does nothing
     assert signals.cancelled is raised.value
+
+
+LEAVE = """
+import os, signal, sys
+from tap_gong_flows.stopping import ProcessSignals
+signals = ProcessSignals()
+signals.install()
+sys.stdout.write(sys.argv[1] * int(sys.argv[2]))
+signals.leave(int(sys.argv[3]))
+"""
+
+
+def leave(*args: str, **options: t.Any) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-c", LEAVE, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        **options,
+    )
+
+
+def test_leave_flushes_the_output_and_exits_with_the_code() -> None:
+    child = leave("x", "10", "7")
+    out, err = child.communicate(timeout=30)
+    assert (child.returncode, out, err) == (7, b"x" * 10, b"")
+
+
+def test_a_signal_while_leave_is_blocked_on_a_full_pipe_ends_it_with_the_code() -> None:
+    # The target keeps the pipe open but reads no more: the last flush blocks. SIGTERM then
+    # ends the process with the code already decided, not by the signal, and not never.
+    child = leave("x", str(4 * 1024 * 1024), "143")
+    time.sleep(1.5)  # the pipe (64 KiB) is full long before
+    assert child.poll() is None, "the flush should be blocked"
+    child.send_signal(signal.SIGTERM)
+    assert child.wait(timeout=10) == 143
+    child.stdout.close()  # type: ignore[union-attr]
+    child.stderr.close()  # type: ignore[union-attr]
