@@ -4,8 +4,9 @@ The SDK may rename or drop any of these in a patch release. tests/test_sdk_surfa
 that the installed singer-sdk still has each name used here with the signature expected, so an
 upgrade that moves one fails there, by name, not in the middle of a sync.
 
-One private name cannot live here because it is an override, which must be a method of the
-class: `TapGongFlows._validate_config` (tap.py), checked by the same test.
+Two private names cannot live here because they are overrides, which must be methods of the
+class: `TapGongFlows._validate_config` and `TapGongFlows._setup_signal_handlers` (tap.py),
+checked by the same test.
 """
 
 from __future__ import annotations

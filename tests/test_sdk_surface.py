@@ -90,6 +90,7 @@ PRIVATE_METHODS = [
         ["self", "full_table_version"],
     ),
     ("singer_sdk.plugin_base", "PluginBase", "_validate_config", ["self", "raise_errors"]),
+    ("singer_sdk.plugin_base", "PluginBase", "_setup_signal_handlers", ["self"]),
 ]
 PRIVATE_CLASS_ATTRIBUTES = [("singer_sdk.streams.rest", "RESTStream", "_LOG_REQUEST_METRICS")]
 # Set in the SDK's __init__, so looked for on an instance.
