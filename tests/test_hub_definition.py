@@ -41,11 +41,13 @@ LEFT_OUT_OF_MELTANO_YML = dict.fromkeys(SDK_BUILTINS, "meltano.yml lists the tap
 # What a definition may say of a setting: each key is compared with --about below.
 SETTING_KEYS = {"name", "label", "description", "kind", "value", "sensitive"}
 
-# Meltano setting kinds that fit each JSON Schema type of a setting.
+# Meltano setting kinds that fit each JSON Schema type of a setting. A number is `kind: string`:
+# Meltano 4.4 turns an environment variable of a `kind: decimal` setting into a Decimal and then
+# cannot write it to the tap's config; the tap types the string (tap_gong_flows/settings.py).
 KINDS = {
     "string": {"string"},
     "integer": {"integer"},
-    "number": {"decimal"},
+    "number": {"string"},
     "boolean": {"boolean"},
     "array": {"array"},
     "object": {"object"},
