@@ -1,8 +1,13 @@
-"""The tap's settings, typed once from every source: a JSON file, `--config ENV`, Meltano.
+"""The tap's settings, declared once, and typed once from every source: a JSON file, `--config
+ENV`, Meltano.
 
-`--config ENV` and some Meltano versions hand numbers over as strings; a JSON file may say
-`null` for "the default". Each setting is read here, once, into the type the code uses, with a
-message a person can act on when it cannot be.
+`SETTINGS` is the one table: it builds the config schema that `--about` shows (with each number's
+bounds), the checks of `typed_config` and the words of each description. meltano.yml and the Hub
+definition repeat it for Meltano; tests/test_hub_definition.py keeps them equal to it.
+
+`--config ENV` and Meltano (for a `kind: string` setting) hand numbers over as strings; a JSON
+file may say `null` for "the default". Each setting is read here, once, into the type the code
+uses, with a message a person can act on when it cannot be.
 """
 
 from __future__ import annotations
@@ -14,60 +19,263 @@ import re
 import typing as t
 from urllib.parse import urlsplit
 
+from singer_sdk import typing as th
+from typing_extensions import override
+
 DEFAULT_API_URL = "https://api.gong.io"
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 # Gong's default is 3 calls a second per company; support raises it by a few. A thousand is
 # beyond any Gong limit and keeps the limiter's arithmetic sane (1e300 did not).
-MAX_RATE = 1000.0
+MAX_RATE = 1000
 MAX_WORKERS = 32
-MAX_TIMEOUT = 3600.0  # an hour for one request is already a hang
+MAX_TIMEOUT = 3600  # an hour for one request is already a hang
 MAX_RETRIES = 100
-MAX_RETRY_WAIT = 86400.0  # a day: Gong's daily quota renews within one
+MAX_RETRY_WAIT = 86400  # a day: Gong's daily quota renews within one
 MAX_BUDGET = 10**9  # calls; Gong's default quota is 10,000 a day
 
+JsonType = t.Literal["string", "boolean", "array", "integer", "number"]
 
-@dataclasses.dataclass(frozen=True)
-class Number:
-    """A numeric setting: its default and the closed range it must fall in."""
 
-    default: float | None  # None: unset means no limit
-    low: float
-    high: float
-    integer: bool = False
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Setting:
+    """One setting of the tap: its name, JSON type, title, words, default and secrecy."""
+
+    name: str
+    json_type: JsonType
+    title: str
+    prose: str  # the description, less the bounds that a Number adds
+    default: str | bool | float | None = None
+    secret: bool = False
+
+    @property
+    def description(self) -> str:
+        """What `--about`, meltano.yml and the Hub definition say of the setting."""
+        return self.prose
+
+    def schema_type(self) -> th.JSONTypeHelper[t.Any]:
+        types: dict[str, th.JSONTypeHelper[t.Any]] = {
+            "string": th.StringType(),
+            "boolean": th.BooleanType(),
+            "array": th.ArrayType(th.StringType),
+        }
+        return types[self.json_type]
+
+    def schema_property(self) -> th.Property[t.Any]:
+        """The setting as a property of the config schema."""
+        return th.Property(
+            self.name,
+            self.schema_type(),
+            default=self.default,
+            description=self.description,
+            secret=self.secret,
+            title=self.title,
+        )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Number(Setting):
+    """A numeric setting: its default and the range it must fall in."""
+
+    default: float | None = None  # None: unset means no limit
+    low: int
+    high: int
     low_open: bool = False  # True: the value must be above `low`, not equal to it
 
-    def problem(self, name: str, value: object) -> str:
+    @property
+    def integer(self) -> bool:
+        return self.json_type == "integer"
+
+    @property
+    @override
+    def description(self) -> str:
+        if self.low_open:
+            return f"{self.prose} Above {self.low:,}, at most {self.high:,}."
+        return f"{self.prose} From {self.low:,} to {self.high:,}."
+
+    @override
+    def schema_type(self) -> th.JSONTypeHelper[t.Any]:
+        numeric = th.IntegerType if self.integer else th.NumberType
+        if self.low_open:
+            return numeric(exclusive_minimum=self.low, maximum=self.high)
+        return numeric(minimum=self.low, maximum=self.high)
+
+    def problem(self, value: object) -> str:
         if self.low_open and self.low == 0:
-            return f"{name} must be a positive number, got {value!r} (at most {self.high:g})."
+            return f"{self.name} must be a positive number, got {value!r} (at most {self.high:g})."
         kind = "a whole number" if self.integer else "a number"
-        return f"{name} must be {kind} from {self.low:g} to {self.high:g}, got {value!r}."
+        return f"{self.name} must be {kind} from {self.low:g} to {self.high:g}, got {value!r}."
 
 
-NUMBERS: dict[str, Number] = {
-    "max_requests_per_second": Number(3, 0, MAX_RATE, low_open=True),
-    "max_concurrent_requests": Number(4, 1, MAX_WORKERS, integer=True),
-    "request_timeout": Number(60, 0, MAX_TIMEOUT, low_open=True),
-    "max_retries": Number(5, 0, MAX_RETRIES, integer=True),
-    "max_retry_wait_seconds": Number(600, 0, MAX_RETRY_WAIT),
-    "max_refused_owner_share": Number(0.5, 0, 1),
-    "max_requests_per_run": Number(None, 1, MAX_BUDGET, integer=True),
-    "max_requests_per_day": Number(None, 1, MAX_BUDGET, integer=True),
-}
-BOOLEANS: dict[str, bool] = {
-    "include_inactive_users": False,
-    "company_flows_only": False,
-    "emit_activate_version_messages": False,
-}
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        name="access_key",
+        json_type="string",
+        secret=True,
+        title="Access key",
+        prose="Gong API access key (Basic auth, with access_key_secret). "
+        "Use either the key pair or access_token.",
+    ),
+    Setting(
+        name="access_key_secret",
+        json_type="string",
+        secret=True,
+        title="Access key secret",
+        prose="Gong API access key secret (Basic auth, with access_key).",
+    ),
+    Setting(
+        name="access_token",
+        json_type="string",
+        secret=True,
+        title="Access token",
+        prose="OAuth bearer token with the api:flows:read scope; the alternative to the key pair.",
+    ),
+    Setting(
+        name="api_url",
+        json_type="string",
+        default=DEFAULT_API_URL,
+        title="API URL",
+        prose="Gong API base URL: customer-specific for OAuth apps "
+        "(api_base_url_for_customer), or a local stand-in.",
+    ),
+    Setting(
+        name="flow_owner_emails",
+        json_type="array",
+        title="Flow owner emails",
+        prose="Emails of the Gong users whose flows to fetch, one partition each. "
+        "Case-insensitive duplicates are fetched once; owners are processed in sorted order. "
+        "Unset: the users Gong lists (GET /v2/users).",
+    ),
+    Setting(
+        name="include_inactive_users",
+        json_type="boolean",
+        default=False,
+        title="Include inactive users",
+        prose="When owners come from GET /v2/users, fetch the flows of inactive users too, not "
+        "only active ones.",
+    ),
+    Setting(
+        name="company_flows_only",
+        json_type="boolean",
+        default=False,
+        title="Company flows only",
+        prose="Query only the first owner Gong accepts and emit only its Company flows: one "
+        "owner's pages a sync instead of a call per owner. Personal and Shared flows are not "
+        "emitted.",
+    ),
+    Setting(
+        name="workspace_id",
+        json_type="string",
+        title="Workspace ID",
+        prose="Only flows of this Gong workspace (sent as workspaceId).",
+    ),
+    Number(
+        name="max_requests_per_second",
+        json_type="number",
+        default=3,
+        low=0,
+        low_open=True,
+        high=MAX_RATE,
+        title="Max requests per second",
+        prose="Client-side rate limit shared by every request of the tap. Gong's default limit "
+        "is 3 calls a second per company.",
+    ),
+    Number(
+        name="max_concurrent_requests",
+        json_type="integer",
+        default=4,
+        low=1,
+        high=MAX_WORKERS,
+        title="Max concurrent requests",
+        prose="Owners fetched at once (all through the one rate limiter). 4 keeps Gong's 3 "
+        "calls/s busy at latencies up to 1 s.",
+    ),
+    Number(
+        name="request_timeout",
+        json_type="number",
+        default=60,
+        low=0,
+        low_open=True,
+        high=MAX_TIMEOUT,
+        title="Request timeout",
+        prose="Seconds one request may take, body included, before it is retried.",
+    ),
+    Number(
+        name="max_retries",
+        json_type="integer",
+        default=5,
+        low=0,
+        high=MAX_RETRIES,
+        title="Max retries",
+        prose="Retries of one request after 429, 5xx, timeouts, dropped connections or bodies "
+        "that are not JSON, before the sync stops.",
+    ),
+    Number(
+        name="max_retry_wait_seconds",
+        json_type="number",
+        default=600,
+        low=0,
+        high=MAX_RETRY_WAIT,
+        title="Max retry wait",
+        prose="Longest Retry-After the tap sleeps through. Longer (a spent daily quota) stops the "
+        "sync cleanly with a resumable STATE.",
+    ),
+    Setting(
+        name="emit_activate_version_messages",
+        json_type="boolean",
+        default=False,
+        title="Emit ACTIVATE_VERSION messages",
+        prose="Send ACTIVATE_VERSION after each complete pass over the owners, so targets can "
+        "delete flows gone from Gong. An interrupted pass keeps its version and is activated "
+        "only once the resumed run completes it.",
+    ),
+    Number(
+        name="max_requests_per_run",
+        json_type="integer",
+        low=1,
+        high=MAX_BUDGET,
+        title="Max requests per run",
+        prose="Call budget of one run, every call counted (users and flows pages, steps calls, "
+        "retries), checked before each owner starts; the run ends at the last complete owner "
+        "with its STATE, exit 0, and the next run carries on. Unset means no limit.",
+    ),
+    Number(
+        name="max_requests_per_day",
+        json_type="integer",
+        low=1,
+        high=MAX_BUDGET,
+        title="Max requests per day",
+        prose="Call budget of one UTC day, counted across runs in the STATE; a run that starts "
+        "with it spent sends no request. Unset means no limit.",
+    ),
+    Number(
+        name="max_refused_owner_share",
+        json_type="number",
+        default=0.5,
+        low=0,
+        high=1,
+        title="Max refused owner share",
+        prose="With emit_activate_version_messages, a pass in which Gong refused a larger share "
+        "of the owners than this emits its flows and STATE but no ACTIVATE_VERSION, so a target "
+        "deletes nothing. A pass in which Gong accepted no owner fails.",
+    ),
+)
+NUMBERS: dict[str, Number] = {s.name: s for s in SETTINGS if isinstance(s, Number)}
+BOOLEANS: dict[str, bool] = {s.name: bool(s.default) for s in SETTINGS if s.json_type == "boolean"}
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off", ""}
 
 
-def _number(name: str, value: object, spec: Number) -> tuple[float | int | None, str | None]:  # noqa: PLR0911
+def config_schema() -> dict[str, t.Any]:
+    """The tap's config schema, as `--about` shows it: one property for each of SETTINGS."""
+    return th.PropertiesList(*(s.schema_property() for s in SETTINGS)).to_dict()
+
+
+def _number(spec: Number, value: object) -> tuple[float | int | None, str | None]:  # noqa: PLR0911
     """The setting as a number of its kind, or its default and the reason it is not one."""
     if value is None:
         return spec.default, None
-    problem = spec.problem(name, value)
+    problem = spec.problem(value)
     if isinstance(value, bool):
         return spec.default, problem
     if isinstance(value, str):
@@ -130,7 +338,7 @@ def typed_config(config: t.Mapping[str, t.Any]) -> tuple[dict[str, t.Any], list[
     typed = dict(config)
     errors: list[str] = []
     for name, spec in NUMBERS.items():
-        typed[name], problem = _number(name, config.get(name), spec)
+        typed[name], problem = _number(spec, config.get(name))
         if problem:
             errors.append(problem)
     for name, default in BOOLEANS.items():

@@ -12,7 +12,6 @@ from functools import cached_property
 import click
 import simplejson
 from singer_sdk import Tap
-from singer_sdk import typing as th
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities
@@ -26,14 +25,13 @@ from tap_gong_flows.errors import GongTapError
 from tap_gong_flows.progress import RunProgress
 from tap_gong_flows.rate_limit import RateLimitedSession, RateLimiter
 from tap_gong_flows.services import RunServices
-from tap_gong_flows.settings import DEFAULT_API_URL
 from tap_gong_flows.state import OwnerPass, StateShapeError
 from tap_gong_flows.stopping import SIGNALS, StopSwitch, output_closed
 
 if t.TYPE_CHECKING:
     from singer_sdk.streams import Stream
 
-SECRET_SETTINGS = ("access_key", "access_key_secret", "access_token")
+SECRET_SETTINGS = tuple(s.name for s in settings.SETTINGS if s.secret)
 STREAM_ORDER = ("workspaces", "users", "flows", "flow_steps", "flow_definitions")
 
 
@@ -51,144 +49,7 @@ class TapGongFlows(Tap):
         c for c in Tap.capabilities if c != PluginCapabilities.BATCH
     ]
 
-    config_jsonschema = th.PropertiesList(
-        th.Property(
-            "access_key",
-            th.StringType,
-            secret=True,
-            title="Access key",
-            description="Gong API access key (Basic auth, with access_key_secret). "
-            "Use either the key pair or access_token.",
-        ),
-        th.Property(
-            "access_key_secret",
-            th.StringType,
-            secret=True,
-            title="Access key secret",
-            description="Gong API access key secret (Basic auth, with access_key).",
-        ),
-        th.Property(
-            "access_token",
-            th.StringType,
-            secret=True,
-            title="Access token",
-            description="OAuth bearer token with the api:flows:read scope; the alternative to "
-            "the key pair.",
-        ),
-        th.Property(
-            "api_url",
-            th.StringType,
-            default=DEFAULT_API_URL,
-            title="API URL",
-            description="Gong API base URL: customer-specific for OAuth apps "
-            "(api_base_url_for_customer), or a local stand-in.",
-        ),
-        th.Property(
-            "flow_owner_emails",
-            th.ArrayType(th.StringType),
-            title="Flow owner emails",
-            description="Emails of the Gong users whose flows to fetch, one partition each. "
-            "Case-insensitive duplicates are fetched once; owners are processed in sorted order. "
-            "Unset: the users Gong lists (GET /v2/users).",
-        ),
-        th.Property(
-            "include_inactive_users",
-            th.BooleanType,
-            default=False,
-            title="Include inactive users",
-            description="When owners come from GET /v2/users, fetch the flows of inactive users "
-            "too, not only active ones.",
-        ),
-        th.Property(
-            "company_flows_only",
-            th.BooleanType,
-            default=False,
-            title="Company flows only",
-            description="Query only the first owner Gong accepts and emit only its Company "
-            "flows: one owner's pages a sync instead of a call per owner. Personal and Shared "
-            "flows are not emitted.",
-        ),
-        th.Property(
-            "workspace_id",
-            th.StringType,
-            title="Workspace ID",
-            description="Only flows of this Gong workspace (sent as workspaceId).",
-        ),
-        th.Property(
-            "max_requests_per_second",
-            th.NumberType,
-            default=3,
-            title="Max requests per second",
-            description="Client-side rate limit shared by every request of the tap (at most "
-            "1000). Gong's default limit is 3 calls a second per company.",
-        ),
-        th.Property(
-            "max_concurrent_requests",
-            th.IntegerType,
-            default=4,
-            title="Max concurrent requests",
-            description="Owners fetched at once (all through the one rate limiter), 1 to 32. 4 "
-            "keeps Gong's 3 calls/s busy at latencies up to 1 s.",
-        ),
-        th.Property(
-            "request_timeout",
-            th.NumberType,
-            default=60,
-            title="Request timeout",
-            description="Seconds one request may take, body included, before it is retried "
-            "(at most 3600).",
-        ),
-        th.Property(
-            "max_retries",
-            th.IntegerType,
-            default=5,
-            title="Max retries",
-            description="Retries of one request after 429, 5xx, timeouts, dropped connections or "
-            "bodies that are not JSON, before the sync stops.",
-        ),
-        th.Property(
-            "max_retry_wait_seconds",
-            th.NumberType,
-            default=600,
-            title="Max retry wait",
-            description="Longest Retry-After the tap sleeps through. Longer (a spent daily "
-            "quota) stops the sync cleanly with a resumable STATE.",
-        ),
-        th.Property(
-            "emit_activate_version_messages",
-            th.BooleanType,
-            default=False,
-            title="Emit ACTIVATE_VERSION messages",
-            description="Send ACTIVATE_VERSION after each complete pass over the owners, so "
-            "targets can delete flows gone from Gong. An interrupted pass keeps its version "
-            "and is activated only once the resumed run completes it.",
-        ),
-        th.Property(
-            "max_requests_per_run",
-            th.IntegerType,
-            title="Max requests per run",
-            description="Call budget of one run, every call counted (users and flows pages, steps "
-            "calls, retries), checked before each owner starts; the run ends at the last complete "
-            "owner with its STATE, exit 0, and the next run carries on. Unset means no limit.",
-        ),
-        th.Property(
-            "max_requests_per_day",
-            th.IntegerType,
-            title="Max requests per day",
-            description="Call budget of one UTC day, counted across runs in the STATE; a run that "
-            "starts with it spent sends no request. Unset means no limit.",
-        ),
-        th.Property(
-            "max_refused_owner_share",
-            th.NumberType,
-            default=0.5,
-            title="Max refused owner share",
-            description="With emit_activate_version_messages, a pass in which Gong refused a "
-            "larger share of the owners (0 to 1) emits its flows and STATE but no "
-            "ACTIVATE_VERSION, so a target deletes nothing. A pass in which Gong accepted no "
-            "owner fails.",
-        ),
-    ).to_dict()
+    config_jsonschema = settings.config_schema()
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)

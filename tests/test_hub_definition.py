@@ -1,8 +1,8 @@
 """hub/tap-gong-flows.yml and meltano.yml's extractor say what the tap itself says in --about.
 
 A setting added to the tap and not to the definitions (or the other way round), a secret not
-marked sensitive, a kind that does not fit the setting's JSON type or a default that differs
-fails here.
+marked sensitive, a kind that does not fit the setting's JSON type, or a label, default or
+description that differs fails here, as does a capability one of them lacks or adds.
 """
 
 from __future__ import annotations
@@ -38,12 +38,16 @@ LEFT_OUT_OF_HUB = {
     "flattening_separator": "rarely needed; still accepted in a config",
 }
 LEFT_OUT_OF_MELTANO_YML = dict.fromkeys(SDK_BUILTINS, "meltano.yml lists the tap's own settings")
+# What a definition may say of a setting: each key is compared with --about below.
+SETTING_KEYS = {"name", "label", "description", "kind", "value", "sensitive"}
 
-# Meltano setting kinds that fit each JSON Schema type of a setting.
+# Meltano setting kinds that fit each JSON Schema type of a setting. A number is `kind: string`:
+# Meltano 4.4 turns an environment variable of a `kind: decimal` setting into a Decimal and then
+# cannot write it to the tap's config; the tap types the string (tap_gong_flows/settings.py).
 KINDS = {
     "string": {"string"},
     "integer": {"integer"},
-    "number": {"decimal"},
+    "number": {"string"},
     "boolean": {"boolean"},
     "array": {"array"},
     "object": {"object"},
@@ -91,7 +95,8 @@ def json_type(schema: dict[str, t.Any]) -> str:
 def check_settings(
     definition: dict[str, t.Any], about: dict[str, t.Any], left_out: dict[str, str]
 ) -> dict[str, dict[str, t.Any]]:
-    """Same names, sensitivity, kinds, labels and defaults as the tap; the settings by name."""
+    """Same names, sensitivity, kinds, labels, defaults and descriptions as the tap; the
+    settings by name."""
     properties = about["settings"]["properties"]
     assert set(left_out) <= SDK_BUILTINS, "only SDK built-ins may be left out"
     settings = {s["name"]: s for s in definition["settings"]}
@@ -103,7 +108,14 @@ def check_settings(
         assert setting["kind"] in KINDS[json_type(schema)], name
         assert setting["label"] == schema["title"], name
         assert setting.get("value") == schema.get("default"), name
+        assert setting["description"] == schema["description"], name
+        assert set(setting) <= SETTING_KEYS, name
     return settings
+
+
+def check_capabilities(definition: dict[str, t.Any], about: dict[str, t.Any]) -> None:
+    """Every capability --about lists, once, and no other."""
+    assert sorted(definition["capabilities"]) == sorted(about["capabilities"])
 
 
 def check_groups(definition: dict[str, t.Any], about: dict[str, t.Any]) -> None:
@@ -127,9 +139,7 @@ def test_hub_definition_has_every_setting_of_the_tap(
     hub: dict[str, t.Any], about: dict[str, t.Any]
 ) -> None:
     settings = check_settings(hub, about, LEFT_OUT_OF_HUB)
-    properties = about["settings"]["properties"]
     for name, setting in settings.items():
-        assert setting["description"] == properties[name]["description"], name
         assert setting["kind"] in HUB_KINDS, name
 
 
@@ -151,7 +161,7 @@ def test_hub_definition_names_this_package(hub: dict[str, t.Any], about: dict[st
     assert scripts[hub["executable"]] == "tap_gong_flows.__main__:main"
     assert hub["namespace"] == "tap_gong_flows"
     assert package.metadata["Name"] in hub["pip_url"]
-    assert set(hub["capabilities"]) == set(about["capabilities"])
+    check_capabilities(hub, about)
     assert set(hub["capabilities"]) <= HUB_CAPABILITIES
     assert hub["supported_python_versions"] == about["supported_python_versions"]
     for key in ("variant", "label", "description", "repo"):
@@ -161,9 +171,13 @@ def test_hub_definition_names_this_package(hub: dict[str, t.Any], about: dict[st
 def test_meltano_yml_extractor_has_every_setting_of_the_tap(
     meltano_extractor: dict[str, t.Any], about: dict[str, t.Any], hub: dict[str, t.Any]
 ) -> None:
-    check_settings(meltano_extractor, about, LEFT_OUT_OF_MELTANO_YML)
+    settings = check_settings(meltano_extractor, about, LEFT_OUT_OF_MELTANO_YML)
     check_groups(meltano_extractor, about)
-    assert set(meltano_extractor["capabilities"]) <= set(about["capabilities"])
+    check_capabilities(meltano_extractor, about)
+    in_hub = {s["name"]: s for s in hub["settings"]}
+    for name, setting in settings.items():
+        assert setting == in_hub[name], name
+    assert meltano_extractor["settings_group_validation"] == hub["settings_group_validation"]
     assert meltano_extractor["executable"] == hub["executable"]
     assert meltano_extractor["namespace"] == hub["namespace"]
 

@@ -5,6 +5,7 @@ Every assertion is on the warehouse's rows, on what Gong was asked, or on Meltan
 
 from __future__ import annotations
 
+import itertools
 import json
 import typing as t
 from datetime import datetime, timezone
@@ -349,18 +350,32 @@ def test_flow_steps_and_definitions_load_byte_for_byte(
     assert len(calls) == -(-len(flow_ids) // 20)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Meltano 4.4.1 turns an environment variable of a `kind: decimal` setting into a "
-    "Python Decimal and then fails to write the plugin's config: TypeError: Object of type "
-    "Decimal is not JSON serializable. Set decimal settings with `meltano config set` instead.",
-)
-def test_decimal_setting_from_an_environment_variable(
+def test_fractions_and_seconds_from_environment_variables_take_effect(
     gong: GongStandIn, pipeline: t.Callable[..., Pipeline]
 ) -> None:
-    flows = pipeline(gong, tap={"max_requests_per_second": "10"})
+    """Issue 18: the settings that take a fraction are `kind: string`, so Meltano 4.4 hands
+    their variables on as strings (a `kind: decimal` one failed: Decimal is not JSON
+    serializable) and the tap reads each as the number it says."""
+    owners = owners_of(gong.world)
+    gong.world.rejected_owners[owners[-1]] = (404, "No user found corresponding to the filters")
+    numbers = {
+        "max_requests_per_second": "2.5",
+        "max_refused_owner_share": "0.2",
+        "request_timeout": "30",
+        "max_retry_wait_seconds": "30.5",
+    }
+    flows = pipeline(
+        gong, tap={**numbers, "emit_activate_version_messages": True}, select=["flows.*"]
+    )
 
-    dump = flows.project.run("invoke", "--dump=config", "tap-gong-flows", env=flows.env())
+    run = flows.run()
 
-    assert dump.code == 0, dump.explain()
-    assert json.loads(dump.stdout)["max_requests_per_second"] == 10
+    assert run.code == 0, run.explain()
+    # 0.2, not the default 0.5: one refused owner of four holds the version back.
+    assert "Gong refused 1 of 4 owners, more than max_refused_owner_share (0.2)" in run.stderr
+    # 2.5 a second, not the default 3: one request every 0.4 s, never a burst.
+    times = sorted(r.time for r in gong.requests)
+    assert len(times) == 3 * 2 + 1
+    assert min(later - earlier for earlier, later in itertools.pairwise(times)) > 0.35
+    expected = {key: row for key, row in served(gong.world).items() if key[0] != owners[-1]}
+    assert loaded(flows.rows()) == expected

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 
+import jsonschema
 import pytest
 
 from tap_gong_flows import settings
-from tap_gong_flows.settings import NUMBERS, api_url_problem, typed_config
+from tap_gong_flows.settings import NUMBERS, api_url_problem, config_schema, typed_config
 
 AUTH = {"access_token": "tok"}
 
@@ -123,6 +124,22 @@ def test_bad_numbers_are_named_and_fall_back_to_the_default(name: str, given: ob
     assert errors[0].startswith(f"{name} must be")
     assert repr(given) in errors[0]
     assert config[name] == NUMBERS[name].default
+
+
+@pytest.mark.parametrize("name", sorted(NUMBERS))
+def test_the_schema_holds_the_bounds_the_check_applies(name: str) -> None:
+    spec = NUMBERS[name]
+    schema = config_schema()["properties"][name]
+    low = "exclusiveMinimum" if spec.low_open else "minimum"
+    assert (schema[low], schema["maximum"]) == (spec.low, spec.high)
+    assert f"{spec.high:,}." in schema["description"]
+    validator = jsonschema.Draft202012Validator(schema)
+    for value in (spec.low - 1, spec.low, spec.high, spec.high + 1):
+        by_schema = validator.is_valid(value)
+        by_check = typed(**{name: value})[1] == []
+        assert by_schema is by_check, value
+        at_low = value == spec.low and not spec.low_open
+        assert by_check is (spec.low < value <= spec.high or at_low), value
 
 
 def test_positive_settings_say_positive() -> None:
