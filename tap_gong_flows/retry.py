@@ -13,6 +13,11 @@
 client.py wires this in: `validate_response` asks `is_retried` and `after_answer`, holds the rate
 limiter for the wait, and hands `wait_generator` to singer-sdk's backoff; the rate limiter
 (rate_limit.py) does every wait that holds all requests.
+
+A test hook, not a setting: the environment variable TEST_BACKOFF_BASE_VARIABLE, read once on
+import, shortens the exponential backoff (its first wait, in seconds) so that the tests' runs of
+the tap do not sleep 1+2+4 s on a persistent 5xx. Only tests set it; it is in no config schema,
+`--about`, meltano.yml or README, and it does not touch a wait Gong asks for (Retry-After).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import math
+import os
 import random
 import typing as t
 
@@ -27,6 +33,21 @@ MIN_JITTER = 0.05
 MAX_JITTER = 0.5
 DEFAULT_RETRY_AFTER = 1.0  # a 429 without a readable Retry-After
 RETRIED_STATUSES = frozenset({408, 425, 429, *range(500, 600)})
+DEFAULT_BACKOFF_BASE = 1.0  # the first exponential wait, in seconds
+# Deliberately outside the TAP_GONG_FLOWS_ prefix, from which `--config ENV` reads settings.
+TEST_BACKOFF_BASE_VARIABLE = "GONG_FLOWS_TEST_BACKOFF_BASE"
+
+
+def backoff_base(environ: t.Mapping[str, str]) -> float:
+    """The backoff base a test put in the environment; the default when unset or unreadable."""
+    try:
+        base = float(environ.get(TEST_BACKOFF_BASE_VARIABLE, DEFAULT_BACKOFF_BASE))
+    except ValueError:
+        return DEFAULT_BACKOFF_BASE
+    return base if 0 < base <= DEFAULT_BACKOFF_BASE else DEFAULT_BACKOFF_BASE
+
+
+BACKOFF_BASE = backoff_base(os.environ)
 
 
 def is_retried(status: int) -> bool:
@@ -86,15 +107,15 @@ def after_answer(
     return Wait(asked + jitter(asked))
 
 
-def wait_generator() -> t.Generator[float, BaseException | None, None]:
+def wait_generator(base: float = BACKOFF_BASE) -> t.Generator[float, BaseException | None, None]:
     """backoff's wait generator: the wait the failure carries (Gong's Retry-After, already held
-    for every request), else exponential backoff with jitter."""
+    for every request), else exponential backoff with jitter from `base` seconds."""
     attempt = 0
     failure = yield  # type: ignore[misc]  # backoff primes the generator with next()
     while True:
         attempt += 1
         carried = getattr(failure, "wait", None)
-        failure = yield carried if carried is not None else exponential_wait(attempt)
+        failure = yield carried if carried is not None else exponential_wait(attempt, base)
 
 
 def resume_time(wait: float, now: dt.datetime | None = None) -> dt.datetime | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import subprocess
 import sys
 import typing as t
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tap_gong_flows import retry
 from tests.gong_standin import GongStandIn, World, make_world
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -20,6 +22,10 @@ ROOT = Path(__file__).resolve().parent.parent
 KEY = "AKEY-4f1d9c2b7e"
 SECRET = "SKEY-b7e0a93c51d4e2f8"
 TOKEN = "TOKEN-9e8d7c6b5a4f3e2d1c"
+
+# The first exponential backoff wait of a tap run_tap starts, through retry.py's test hook: a
+# persistent 5xx then costs milliseconds, not 1+2+4 s. Gong's Retry-After is still honoured.
+TEST_BACKOFF_BASE = 0.01
 
 
 @dataclass
@@ -86,8 +92,12 @@ def run_tap(
     catalog: dict | None = None,
     args: t.Sequence[str] = (),
     timeout: float = 120,
+    real_backoff: bool = False,
 ) -> TapRun:
-    """Run `python -m tap_gong_flows` with this config; assert no secret leaks into its output."""
+    """Run `python -m tap_gong_flows` with this config; assert no secret leaks into its output.
+
+    The exponential backoff starts at TEST_BACKOFF_BASE unless `real_backoff`.
+    """
     config_path = tmp_path / "config.json"
     config_path.write_text(json.dumps(config))
     command = [sys.executable, "-m", "tap_gong_flows", "--config", str(config_path), *args]
@@ -99,8 +109,12 @@ def run_tap(
         catalog_path = tmp_path / "catalog.json"
         catalog_path.write_text(json.dumps(catalog))
         command += ["--catalog", str(catalog_path)]
+    env = {**os.environ}
+    env.pop(retry.TEST_BACKOFF_BASE_VARIABLE, None)
+    if not real_backoff:
+        env[retry.TEST_BACKOFF_BASE_VARIABLE] = str(TEST_BACKOFF_BASE)
     done = subprocess.run(
-        command, capture_output=True, text=True, timeout=timeout, cwd=ROOT, check=False
+        command, capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env, check=False
     )
     run = TapRun(done.returncode, done.stdout, done.stderr)
     for secret in (KEY, SECRET, TOKEN):

@@ -111,6 +111,19 @@ def test_transient_faults_are_retried_without_losing_or_duplicating_rows(
     assert "1 retries" in run.stderr or "2 retries" in run.stderr
 
 
+@pytest.mark.parametrize(("real_backoff", "low", "high"), [(False, 0.0, 0.5), (True, 0.5, 1.5)])
+def test_a_5xx_backs_off_a_second_and_only_tests_shorten_it(
+    gong_factory, tmp_path, real_backoff, low, high
+):
+    gong = gong_factory(make_world(owners=1))
+    gong.add_fault(Fault(status=503, times=1))
+    run = run_tap(tap_config(gong), tmp_path, real_backoff=real_backoff)
+    assert run.code == 0, run.stderr
+    first, second = gong.requests[:2]
+    assert (first.status, second.status) == (503, 200)
+    assert low <= second.time - first.time < high  # the first backoff: base/2 to base
+
+
 def test_persistent_5xx_stops_naming_owner_page_status_and_request_id(gong_factory, tmp_path):
     world = make_world(owners=3)
     gong = gong_factory(world, page_size=3)

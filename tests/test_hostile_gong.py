@@ -147,6 +147,7 @@ def test_an_unreadable_retry_after_is_a_short_default_wait(gong_factory, tmp_pat
     assert 1.0 <= second.time - first.time < 3.0
 
 
+@pytest.mark.slow  # real backoff waits and a 1.5 s watch after the signal: 4.2-5.7 s
 def test_a_signal_while_a_request_is_retried_stops_at_once(gong_factory, tmp_path):
     gong = gong_factory(make_world(owners=2), latency=0.05)
     gong.add_fault(Fault(owner=OWNER1, status=500, times=-1))

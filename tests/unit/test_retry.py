@@ -6,6 +6,7 @@ import datetime as dt
 import math
 import random
 import typing as t
+from pathlib import Path
 
 import pytest
 
@@ -241,3 +242,42 @@ def test_wait_generator_takes_the_carried_wait_else_backs_off() -> None:
     backed_off = waits.send(ValueError())
     assert 1.0 <= backed_off <= 2.0  # attempt 2: ceiling 2 s, full jitter over its upper half
     assert waits.send(CarryingError()) == 7.5
+
+
+def test_wait_generator_backs_off_from_an_injected_base() -> None:
+    random.seed(0)
+    waits = retry.wait_generator(base=0.01)
+    next(waits)
+    ceilings = [0.01, 0.02, 0.04, 0.08]
+    for ceiling in ceilings:
+        assert ceiling / 2 <= waits.send(ValueError()) <= ceiling
+
+
+def test_the_injected_base_leaves_a_carried_wait_alone() -> None:
+    class CarryingError(Exception):
+        wait = 7.5
+
+    waits = retry.wait_generator(base=0.01)
+    next(waits)
+    assert waits.send(CarryingError()) == 7.5
+
+
+def test_the_backoff_base_is_one_second_unless_a_test_sets_it() -> None:
+    assert retry.backoff_base({}) == retry.DEFAULT_BACKOFF_BASE == 1.0
+    assert retry.backoff_base({retry.TEST_BACKOFF_BASE_VARIABLE: "0.01"}) == 0.01
+
+
+@pytest.mark.parametrize("value", ["", "soon", "0", "-1", "nan", "inf", "5"])
+def test_a_test_backoff_base_that_is_unreadable_or_longer_is_ignored(value: str) -> None:
+    assert retry.backoff_base({retry.TEST_BACKOFF_BASE_VARIABLE: value}) == 1.0
+
+
+def test_the_test_hook_is_no_setting() -> None:
+    from tap_gong_flows.tap import TapGongFlows
+
+    # `--config ENV` reads every TAP_GONG_FLOWS_ variable that names a setting
+    assert not retry.TEST_BACKOFF_BASE_VARIABLE.startswith("TAP_GONG_FLOWS_")
+    assert not [name for name in TapGongFlows.config_jsonschema["properties"] if "backoff" in name]
+    root = Path(__file__).resolve().parents[2]
+    for user_facing in ("README.md", "meltano.yml", "hub/tap-gong-flows.yml"):
+        assert retry.TEST_BACKOFF_BASE_VARIABLE not in (root / user_facing).read_text()
