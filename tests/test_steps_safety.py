@@ -175,6 +175,7 @@ def test_k_vanished_of_a_batch_cost_at_most_n_plus_3_and_survivors_are_emitted(
     assert {line.split("flow ")[1].split(":")[0] for line in warnings(run, "Skipping the")} == gone
 
 
+@pytest.mark.slow  # 10 to 20 runs of the tap; tests/unit/test_key_pass.py has it in-process
 def test_a_search_past_the_run_budget_waits_for_the_next_run_and_the_pass_ends(
     gong_factory, tmp_path
 ):

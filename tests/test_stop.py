@@ -249,6 +249,7 @@ class TapProcess:
         return run
 
 
+@pytest.mark.slow  # about 10 s: it waits for a run to be well under way
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_a_signal_stops_the_sync_at_once_and_says_it_failed(gong_factory, tmp_path, signum):
     world = make_world(owners=8)
