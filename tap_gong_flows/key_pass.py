@@ -159,6 +159,8 @@ class KeyPass:
         self.steps = self.parts.make_steps(self.done)
         if self.steps is None:
             self.done.waiting = []  # no steps stream syncs: nothing is owed
+        elif self.done.waiting:  # the ids the last run owes get their steps call first
+            self.steps.flush()
         # First-accepted-ends would spend a request on a key fetched ahead for nothing; one
         # worker has nothing to overlap; under a call budget a key started is finished, so
         # keys fetched ahead would overshoot it. Then each key is fetched when asked for.
@@ -194,16 +196,18 @@ class KeyPass:
         if key is not None:
             self.done.last_owner = key
         if self.steps is not None:
-            try:
-                self.steps.add(ids)
-            except QuotaSpentError:
-                if self.steps.carry is not None:  # few enough ids owed: this key is done
-                    self._write({**self.done.bookmark(), "waiting": self.steps.carry})
-                raise
-            if last:
-                self.steps.flush()
+            self._send_steps(ids, last=last)
             self.done.waiting = self.steps.waiting
-            last = last and not self.done.waiting  # a search the budget cut leaves ids owed
+            if last and self.done.waiting:  # a search the budget cut: the pass ends next run
+                self.done.last_owner = self.keys[-1]  # with no owner left to fetch
+                self.stopped_at_budget = True
+                self.services.logger.info(
+                    "The call budget cut the search for flows deleted since the list: the steps "
+                    "of %d flows are still owed. The next run asks for them first, then ends "
+                    "the pass.",
+                    len(self.done.waiting),
+                )
+                last = False
         if last:
             self.done.last_owner = None
         if self.finished:
@@ -211,6 +215,19 @@ class KeyPass:
         self._write(self.done.bookmark())
         if last:
             self._end()
+
+    def _send_steps(self, ids: list[str], *, last: bool) -> None:
+        """The steps calls a completed key's flows fill, and after the last key the rest.
+        When Gong's quota stops one, the STATE names the key if the ids owed are few enough."""
+        assert self.steps is not None
+        try:
+            self.steps.add(ids)
+            if last:
+                self.steps.flush()
+        except QuotaSpentError:
+            if self.steps.carry is not None:
+                self._write({**self.done.bookmark(), "waiting": self.steps.carry})
+            raise
 
     def _write(self, bookmark: dict[str, t.Any]) -> None:
         """The bookmark, with the day's call count when a daily budget is set, as a STATE."""
@@ -272,9 +289,11 @@ class KeyPass:
         done = self.done
         if not done.accepted:
             raise AllOwnersRefusedError(self._nothing_fetched())
+        logger = self.services.logger
+        if self.steps is not None and (line := self.steps.end_of_pass_line()):
+            logger.warning(line)
         if deletes.why_not_enabled(self.rules.activates):
             return
-        logger = self.services.logger
         untrusted = deletes.why_pass_not_trusted(
             done, self.rules.max_refused_share, company_only=self.rules.first_accepted_ends
         )
@@ -288,8 +307,6 @@ class KeyPass:
                 done.accepted,
             )
             return
-        if self.steps is not None and (line := self.steps.end_of_pass_line()):
-            logger.warning(line)
         if silent := deletes.streams_without_rows(done, self.parts.streams):
             logger.warning(
                 "No ACTIVATE_VERSION for %s: this pass emitted no row for %s, so a target "

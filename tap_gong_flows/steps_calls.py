@@ -69,27 +69,37 @@ class StepsCalls:
         """Queue a completed owner's flows and send every batch they fill."""
         self._queue.add(flow_ids)
         for batch in self._queue.full_batches():
-            try:
-                self.send(batch)
-            except QuotaSpentError:
-                owed = [*self._unresolved, *batch, *self._queue.waiting]
-                self.carry = owed if len(owed) <= MAX_WAITING else None
-                raise
+            self._send(batch)
 
     def flush(self) -> None:
-        """Send the ids still waiting: at the end of the pass, or a run stopped at the budget."""
-        self.send(self._queue.rest())
+        """Send the ids still waiting: first thing in a run that carries some, at the end of
+        the pass, or at a stop at the budget (which kept room for that call)."""
+        waiting = self._queue.rest()
+        for start in range(0, len(waiting), BATCH):
+            self._send(waiting[start : start + BATCH], waiting[start + BATCH :])
 
-    def send(self, flow_ids: list[str]) -> None:
-        for start in range(0, len(flow_ids), BATCH):
-            self._sync(flow_ids[start : start + BATCH])
+    def _send(self, batch: list[str], after: list[str] | None = None) -> None:
+        """One batch's steps calls. When Gong's quota stops them, `carry` is what the run still
+        owes, if few enough for the bookmark."""
+        try:
+            self._sync(batch)
+        except QuotaSpentError:
+            owed = [*self._unresolved, *batch, *(after or []), *self._queue.waiting]
+            self.carry = owed if len(owed) <= MAX_WAITING else None
+            raise
+
+    def _may_search_on(self) -> bool:
+        """The budget may cut one search a run: its unasked ids wait for the next run (at most
+        19). A later search of the same run goes to its end, so the ids a bookmark carries stay
+        fewer than 40 (a run's last owner may send a few calls past the budget)."""
+        return bool(self._unresolved) or self._may_send()
 
     def flows_for(self, flow_ids: list[str]) -> list[dict]:
         """The flows with steps of one batch, as the steps streams may emit them: one call
         (more only to find a vanished flow), shared by both streams."""
         key = tuple(flow_ids)
         if self._batch is None or self._batch[0] != key:
-            fetched = fetch_steps(flow_ids, self._post, self._may_send)
+            fetched = fetch_steps(flow_ids, self._post, self._may_search_on)
             self.asked += len(flow_ids)
             self.vanished += len(fetched.vanished)
             self._unresolved = [*self._unresolved, *fetched.unresolved]
@@ -104,6 +114,11 @@ class StepsCalls:
             self._report(flow_ids, answer)
             self._batch = (key, answer.flows)
         return self._batch[1]
+
+    @property
+    def owed(self) -> bool:
+        """Whether a search the budget cut left ids for the next run."""
+        return bool(self._unresolved)
 
     def end_of_pass_line(self) -> str | None:
         """One line when every flow this run asked steps for had vanished."""

@@ -122,11 +122,6 @@ class UsersStream(WholeListStream):
         return self._listed_users or []
 
 
-def _first_ids(ids: list[str], most: int = 5) -> str:
-    shown = ", ".join(ids[:most])
-    return f"{shown}, ..." if len(ids) > most else shown
-
-
 def gong_user(record: t.Mapping[str, t.Any]) -> GongUser:
     email = record.get("emailAddress")
     return GongUser(
@@ -233,7 +228,28 @@ class FlowsStream(GongStream):
 
     @override
     def get_records(self, context: t.Mapping[str, t.Any] | None) -> Iterable[dict]:
+        if self.services.day_spent_at_start:  # no request, not even /v2/users for the owners
+            return
         yield from self.owner_pass.records(self.context_owner(context), self._owner_records)
+
+    def save_day_count(self) -> None:
+        """After a failed run: its calls still count against the day's budget, so the STATE
+        says them, with the bookmark as the last STATE gave it (or as the run found it)."""
+        if "owner_pass" in self.__dict__:
+            self.owner_pass.save_day_count()
+            return
+        budget = self.services.budget
+        if budget.per_day is not None and budget.used():
+            self._write_state({**self.stream_state, **budget.bookmark()})
+
+    def close(self) -> None:
+        """No owner fetched ahead sends another request (the pass may never have started)."""
+        if "owner_pass" in self.__dict__:
+            self.owner_pass.close()
+
+    @property
+    def stopped_at_budget(self) -> bool:
+        return "owner_pass" in self.__dict__ and self.owner_pass.stopped_at_budget
 
     def _owner_records(self, owner: str, pages: Iterable[list[dict]]) -> Iterator[dict]:
         """Each flow of the owner's pages once, tagged with the owner (and workspace)."""

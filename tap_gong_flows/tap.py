@@ -210,14 +210,12 @@ class TapGongFlows(Tap):
         outside it, as when the target closes the tap's output while a record is written.
         """
         flows = t.cast("gong_streams.FlowsStream", self.streams["flows"])
-        owner_pass = flows.__dict__.get("owner_pass")  # None: no pass started this run
-        if owner_pass is not None:
-            owner_pass.close()
-            if outcome == "failed":
-                with contextlib.suppress(GongTapError, OSError):  # bad state, closed stdout
-                    owner_pass.save_day_count()
-            if outcome == "complete" and owner_pass.stopped_at_budget:
-                outcome = "stopped at the call budget, the pass goes on in the next run"
+        flows.close()
+        if outcome == "failed":
+            with contextlib.suppress(GongTapError, OSError):  # bad state, closed stdout
+                flows.save_day_count()
+        if outcome == "complete" and flows.stopped_at_budget:
+            outcome = "stopped at the call budget, the pass goes on in the next run"
         self.logger.info(self.services.progress.summary(outcome))
 
     # The tap the running CLI built: the SDK's invoke creates it and keeps no reference.

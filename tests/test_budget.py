@@ -242,3 +242,29 @@ def test_a_pass_whose_first_run_sent_no_versions_is_not_activated(gong_factory, 
     assert "No ACTIVATE_VERSION for flows at the end of this pass" in runs[0].stderr
     following = run_tap(tap_config(gong, emit_activate_version_messages=True), tmp_path)
     assert [m["stream"] for m in following.of_type("ACTIVATE_VERSION")] == ["flows"]
+
+
+def test_a_spent_day_with_discovered_owners_sends_not_even_the_users_call(gong_factory, tmp_path):
+    # Found in review: the owners were looked up in /v2/users before the spent day was seen.
+    gong = gong_factory(one_page_world(3))
+    config = tap_config(gong, max_requests_per_day=5, flow_owner_emails=None)
+    today = dt.datetime.now(dt.timezone.utc).date().isoformat()
+    state = {"bookmarks": {"flows": {"day": today, "day_requests": 5}}}
+    run = run_tap(config, tmp_path, state=state)
+    assert run.code == 0, run.stderr
+    assert gong.requests == []
+    assert "The daily call budget is spent: 5 requests today" in run.stderr
+
+
+def test_a_run_that_fails_finding_its_owners_counts_its_calls_against_the_day(
+    gong_factory, tmp_path
+):
+    # Found in review: no pass had started, so the failed run's calls went uncounted.
+    gong = gong_factory(one_page_world(3))
+    gong.add_fault(Fault(path="/v2/users", status=500, times=-1))
+    config = tap_config(gong, max_requests_per_day=50, max_retries=2, flow_owner_emails=None)
+    run = run_tap(config, tmp_path)
+    assert run.code == 1
+    assert "Traceback" not in run.stderr
+    assert len(gong.requests) == 3
+    assert run.states[-1]["bookmarks"]["flows"]["day_requests"] == 3

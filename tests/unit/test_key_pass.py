@@ -89,6 +89,7 @@ class Run:
         self.activated: list[tuple[str, int]] = []
         self.stamped: list[int] = []
         self.step_rows: list[tuple[str, str]] = []
+        self.rows: list[tuple[str, str]] = []  # (owner, flow id) of every record emitted
         self.logger = logging.getLogger("test-key-pass")
         limiter = gong.limiter
         limiter.requests = 0
@@ -145,7 +146,7 @@ class Run:
 
     def records(self) -> list[tuple[str, str]]:
         """Every record this run emits, as (owner, flow id)."""
-        rows: list[tuple[str, str]] = []
+        rows = self.rows
 
         def owner_rows(owner: str, pages: t.Iterable[list[dict]]) -> t.Iterator[dict]:
             for page in pages:
@@ -371,3 +372,69 @@ def test_a_search_cut_by_the_budget_keeps_the_pass_open_until_its_ids_are_settle
         ("flows", runs[0].last["version"]),
         ("flow_steps", runs[0].last["version"]),
     ]
+
+
+# --- found in review: the bookmark stays loadable, the pass ends, nothing is lost -----------
+
+
+def run_until_the_pass_ends(gong: FakeGong, most: int = 30, **options: t.Any) -> list[Run]:
+    """Runs of one pass, each from the last STATE of the one before, until the pass ends."""
+    runs = [Run(gong, **options)]
+    runs[0].records()
+    while runs[-1].last["last_owner"] is not None:
+        assert len(runs) < most, "the pass does not move forward"
+        assert len(runs[-1].last["waiting"]) <= 39
+        runs.append(Run(gong, runs[-1].last, **options))  # the state loads: a shape of ours
+        runs[-1].records()
+    return runs
+
+
+def test_searches_cut_in_several_batches_of_one_owner_never_overflow_the_bookmark() -> None:
+    ids = [f"f{j:02d}" for j in range(79)]
+    gong = FakeGong({OWNERS[0]: [ids[:40], ids[40:]]})
+    gong.vanished = {"f05", "f15", "f25", "f35", "f45", "f55"}  # in each half of 3 batches
+    runs = run_until_the_pass_ends(gong, steps=True, per_run=3)
+    assert all(len(s["waiting"]) <= 39 for run in runs for s in run.states)
+    emitted = {flow_id for run in runs for flow_id, _ in run.step_rows}
+    assert emitted == set(ids) - gong.vanished
+
+
+def test_company_only_with_ids_owed_fetches_no_further_owner() -> None:
+    ids = [f"c{j:02d}" for j in range(20)]
+    gong = FakeGong({owner: [ids] for owner in OWNERS[:4]})
+    gong.vanished = {"c03", "c17"}
+    runs = run_until_the_pass_ends(gong, steps=True, per_run=2, company_only=True)
+    fetched_owners = {owner for run in runs for owner, _ in run.rows}
+    assert fetched_owners == {OWNERS[0]}
+    emitted = {flow_id for run in runs for flow_id, _ in run.step_rows}
+    assert emitted == set(ids) - gong.vanished
+
+
+def test_a_quota_stop_at_the_final_steps_call_keeps_the_last_owner() -> None:
+    gong = FakeGong({OWNERS[0]: [["a", "b"]], OWNERS[1]: [["c", "d"]]})
+    gong.quota = 2  # both owners' pages answered; the final steps call is refused
+    run = Run(gong, steps=True, per_day=1000)
+    with pytest.raises(QuotaSpentError):
+        run.records()
+    run.key_pass.save_day_count()
+    assert run.last["last_owner"] == OWNERS[1]
+    assert run.last["waiting"] == ["a", "b", "c", "d"]
+    gong.quota = None
+    resumed = Run(gong, run.last, steps=True)
+    assert resumed.records() == []  # no owner is fetched again
+    assert len(resumed.step_rows) == 4
+    assert resumed.last["last_owner"] is None
+
+
+def test_a_run_whose_search_was_cut_says_the_pass_goes_on(caplog) -> None:
+    ids = [f"f{j:02d}" for j in range(20)]
+    gong = FakeGong({OWNERS[0]: [ids]})
+    gong.vanished = {"f02", "f13"}
+    run = Run(gong, steps=True, per_run=2)
+    with caplog.at_level(logging.INFO):
+        run.records()
+    assert run.key_pass.stopped_at_budget
+    assert run.last["last_owner"] == OWNERS[0]
+    assert run.last["waiting"]
+    assert "The call budget cut the search for flows deleted since the list" in caplog.text
+    assert run.activated == []
