@@ -70,6 +70,17 @@ def streams_a_resumed_pass_lacks(done: OwnerPass, syncing: list[str]) -> list[st
     return late
 
 
+def lacking_line(late: list[str]) -> str:
+    """The WARNING for the streams a resumed pass lacks."""
+    them = "them" if len(late) > 1 else "it"
+    return (
+        f"No ACTIVATE_VERSION for {', '.join(late)} at the end of this pass: an earlier run of "
+        f"the pass did not sync {them} in full (not selected, a steps answer that left out "
+        "flows, or emit_activate_version_messages off), so a target would delete rows still in "
+        f"Gong. The next pass activates {them}."
+    )
+
+
 def hold_back(done: OwnerPass, names: t.Iterable[str]) -> None:
     """An answer of this pass was incomplete for these streams: they are not activated."""
     drop = set(names)

@@ -128,3 +128,18 @@ class PagingError(GongTapError):
 
 class AllOwnersRefusedError(GongTapError):
     """Gong accepted no owner of a whole pass: nothing was seen, so nothing may be deleted."""
+
+    @classmethod
+    def of_pass(cls, refused: int, first_refusal: str) -> AllOwnersRefusedError:
+        """The error of a pass with `refused` owners, all refused; Gong's answer for the first."""
+        if not refused:
+            return cls(
+                "There was no owner to fetch flows for: nothing was fetched and no row is "
+                "deleted. Set flow_owner_emails, or check that Gong lists users with emails."
+            )
+        return cls(
+            f"Gong refused every owner of this pass ({refused} of {refused}): nothing was "
+            "fetched and no row is deleted. Check flow_owner_emails, api_url and that the "
+            f"credentials are for this company. Gong's answer for the first: "
+            f"{first_refusal or '(refused in an earlier run of this pass)'}"
+        )

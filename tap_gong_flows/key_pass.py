@@ -144,18 +144,8 @@ class KeyPass:
         if self.rules.activates:
             self.parts.stamp(self.done.version)
         syncing = self.parts.streams if self.rules.activates else []
-        late = deletes.streams_a_resumed_pass_lacks(self.done, syncing)
-        if late:
-            them = "them" if len(late) > 1 else "it"
-            self.services.logger.warning(
-                "No ACTIVATE_VERSION for %s at the end of this pass: an earlier run of the pass "
-                "did not sync %s in full (not selected, a steps answer that left out flows, or "
-                "emit_activate_version_messages off), so a target would delete rows still in "
-                "Gong. The next pass activates %s.",
-                ", ".join(late),
-                them,
-                them,
-            )
+        if late := deletes.streams_a_resumed_pass_lacks(self.done, syncing):
+            self.services.logger.warning(deletes.lacking_line(late))
         self.steps = self.parts.make_steps(self.done)
         if self.steps is None:
             self.done.waiting = []  # no steps stream syncs: nothing is owed
@@ -288,7 +278,7 @@ class KeyPass:
         """
         done = self.done
         if not done.accepted:
-            raise AllOwnersRefusedError(self._nothing_fetched())
+            raise AllOwnersRefusedError.of_pass(done.refused, self._first_refusal)
         logger = self.services.logger
         if self.steps is not None and (line := self.steps.end_of_pass_line()):
             logger.warning(line)
@@ -317,20 +307,6 @@ class KeyPass:
         for name in self.parts.streams:
             if deletes.may_activate(done, name):
                 self.parts.activate(name, done.version)
-
-    def _nothing_fetched(self) -> str:
-        done = self.done
-        if not done.refused:
-            return (
-                "There was no owner to fetch flows for: nothing was fetched and no row is "
-                "deleted. Set flow_owner_emails, or check that Gong lists users with emails."
-            )
-        return (
-            f"Gong refused every owner of this pass ({done.refused} of {done.refused}): "
-            "nothing was fetched and no row is deleted. Check flow_owner_emails, api_url and "
-            f"that the credentials are for this company. Gong's answer for the first: "
-            f"{self._first_refusal or '(refused in an earlier run of this pass)'}"
-        )
 
     def close(self) -> None:
         if self._prefetcher is not None:

@@ -41,6 +41,10 @@ EXCUSED = {
     "bin/setup": "every bin/ script and CI run it first",
     "bin/test": "CI itself (.ci/run) runs it",
     'bin/test -m "not e2e"': "CI itself (.ci/run) runs it on the oldest Python",
+    'bin/test -m "not e2e and not slow"': (
+        "an example of bin/test's pytest arguments: the whole suite, which CI runs, less the "
+        "tests marked e2e or slow"
+    ),
     "bin/test -k cursor": "an example of bin/test's pytest arguments",
     "bin/test --ignore=tests/e2e": "an example of bin/test's pytest arguments",
     "bin/test tests/e2e": "an example of bin/test's pytest arguments",
