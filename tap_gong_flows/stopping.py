@@ -117,18 +117,22 @@ class ProcessSignals:
         """End the process with `code` once what is left of its output is flushed.
 
         A signal during that flush (a target that keeps the pipe open but reads no more) ends
-        the process at once with the same code. The process leaves by os._exit, without
-        Python's finalization, which puts the signals' default action back, so a signal there
-        would kill it.
+        the process at once with the same code. Once all is flushed, signals are ignored:
+        Python's finalization puts their default action back, where SIGTERM would kill the
+        process and change its exit code.
         """
         self.settled = True
-        if threading.current_thread() is threading.main_thread():
+        main = threading.current_thread() is threading.main_thread()
+        if main:
             for signum in self.signums:
                 signal.signal(signum, lambda _signum, _frame: os._exit(code))
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(OSError, ValueError):  # closed, or the target went away
                 stream.flush()
-        os._exit(code)
+        if main:
+            for signum in self.signums:
+                signal.signal(signum, signal.SIG_IGN)
+        sys.exit(code)
 
 
 # The one instance: `__main__` installs it before the heavy imports, the tap attaches its switch.
