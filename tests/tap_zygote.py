@@ -37,9 +37,11 @@ def _child(request: dict) -> None:
         cli.SIGNALS.__init__()  # type: ignore[misc] - as fresh as at a real start
         cli.SIGNALS.install()
         sys.argv = [cli.__file__, *request["argv"]]
-        cli.main()  # ends the process with os._exit
+        cli.main()
+    except SystemExit as end:  # main() flushed its output before it raised this
+        os._exit(0 if end.code is None else end.code if isinstance(end.code, int) else 1)
     finally:
-        os._exit(70)
+        os._exit(70)  # main() did not end as the CLI does: a bug here or in main
 
 
 def serve() -> None:
