@@ -390,3 +390,33 @@ def _owner_problems(emails: object) -> list[str]:
     if bad:
         errors.append(f"flow_owner_emails has entries that are not emails: {bad!r}.")
     return errors
+
+
+def unknown_names(
+    config: t.Mapping[str, t.Any], known: t.Iterable[str]
+) -> tuple[list[str], list[str]]:
+    """(A problem for each name within two edits of a setting's name, the other unknown names.)
+
+    A typo'd setting is ignored without a word, and its default may cost a company's quota (no
+    `flow_owner_emails`: every user Gong lists is fetched), so a near miss is an error; a name
+    far from every setting may be another tool's key in a shared config.
+    """
+    names = sorted(known)
+    typos, others = [], []
+    for name in sorted(set(config) - set(names)):
+        near = min(names, key=lambda known_name: _edits(name, known_name), default=None)
+        if near is not None and _edits(name, near) <= 2:
+            typos.append(f"{name} is not a setting of this tap: did you mean {near}?")
+        else:
+            others.append(name)
+    return typos, others
+
+
+def _edits(a: str, b: str) -> int:
+    """Levenshtein distance: the inserts, deletes and substitutions that turn a into b."""
+    row = list(range(len(b) + 1))
+    for i, char in enumerate(a, start=1):
+        previous, row[0] = row[0], i
+        for j, other in enumerate(b, start=1):
+            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (char != other))
+    return row[-1]

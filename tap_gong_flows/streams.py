@@ -154,6 +154,10 @@ class FlowsStream(GongStream):
     def owners(self) -> list[str]:
         if self.config.get("flow_owner_emails"):
             return owner_order(self.config["flow_owner_emails"])
+        self.logger.info(
+            "The owners are the users Gong lists (GET /v2/users), because flow_owner_emails is "
+            "unset."
+        )
         return owner_order(self.discovered_owners())
 
     def discovered_owners(self) -> list[str]:

@@ -87,6 +87,12 @@ class TapGongFlows(Tap):
                 '{"bookmarks": {"flows": {"version": ..., "last_owner": ...}}}. Pass a state '
                 "written by tap-gong-flows, or none for a full pass."
             )
+        if others := sorted(set(bookmarks) - set(STREAM_ORDER)):
+            raise StateShapeError(
+                f"The state has bookmarks for streams this tap does not have ({', '.join(others)})"
+                ": it was written by another tap. Pass a state written by tap-gong-flows, or "
+                "none for a full pass."
+            )
         OwnerPass.from_bookmark(bookmarks.get("flows", {}))
         CallBudget.from_bookmark(bookmarks.get("flows", {}), None, None, lambda: 0)
         super().load_state(state)
@@ -108,6 +114,14 @@ class TapGongFlows(Tap):
         config = sdk_compat.mutable_config(self)
         typed, problems = settings.typed_config(config)
         config.update(typed)
+        typos, others = settings.unknown_names(config, self.config_jsonschema["properties"])
+        problems = typos + problems
+        if others:
+            self.logger.warning(
+                "Ignoring names that are no setting of this tap: %s (a config shared with "
+                "other tools may carry them).",
+                ", ".join(others),
+            )
         try:
             # the SDK's own schema check, private (see above)
             problems = super()._validate_config(raise_errors=False) + problems
@@ -163,6 +177,20 @@ class TapGongFlows(Tap):
         on it: users and flows share one read of /v2/users whichever of them syncs first."""
         loaded = super().streams
         return {name: loaded[name] for name in sorted(loaded, key=_stream_rank)}
+
+    @classmethod
+    @override
+    def get_singer_command(cls) -> click.Command:
+        """The SDK's command line, with `--test` described as this tap runs it."""
+        command = super().get_singer_command()
+        for param in command.params:
+            if isinstance(param, click.Option) and param.name == "test":
+                param.help = (
+                    "Use --test to check the connection: one request with these credentials, "
+                    "no retries, no records, and one line on what is wrong if it fails (exit "
+                    "1). Use --test=schema to test schema output without syncing records."
+                )
+        return command
 
     @classmethod
     @override

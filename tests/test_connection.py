@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 
-from tests.conftest import run_tap, tap_config
+from tests.conftest import ROOT, run_tap, tap_config
 from tests.gong_standin import Fault, make_world
 
 
@@ -63,3 +65,18 @@ def test_bad_config_is_reported_without_traceback(gong_factory, tmp_path):
     assert "go together" in run.stderr
     assert "Traceback" not in run.stderr
     assert gong.requests == []
+
+
+def test_help_describes_this_taps_test_option():
+    # Issue 19: --help gave the SDK's "sync a single record for each stream".
+    done = subprocess.run(
+        [sys.executable, "-m", "tap_gong_flows", "--help"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    assert done.returncode == 0
+    text = " ".join(done.stdout.split())
+    assert "Use --test to check the connection: one request with these credentials" in text
+    assert "sync a single record" not in text

@@ -260,3 +260,32 @@ def test_deselected_property_and_stream_maps_still_apply(gong_factory, tmp_path)
     assert records
     assert all("folderName" not in r for r in records)
     assert all(r["name_shout"] == r["name"] + "!" for r in records)
+
+
+def test_a_typod_setting_is_refused_before_any_request(gong_factory, tmp_path):
+    # Issue 19: flow_owner_email (singular) was ignored, and every user Gong lists was synced.
+    gong = gong_factory(make_world(owners=2))
+    config = tap_config(gong, flow_owner_emails=None, flow_owner_email=["owner0001@example.com"])
+    run = run_tap(config, tmp_path)
+    assert run.code == 1
+    assert "flow_owner_email is not a setting of this tap: did you mean flow_owner_emails?" in (
+        run.stderr
+    )
+    assert "Traceback" not in run.stderr
+    assert gong.requests == []
+
+
+def test_other_unknown_names_get_one_warning_and_discovery_says_where_owners_come_from(
+    gong_factory, tmp_path
+):
+    gong = gong_factory(make_world(owners=2))
+    config = tap_config(gong, flow_owner_emails=None, dbt_target="prod", target_schema="gong")
+    run = run_tap(config, tmp_path)
+    assert run.code == 0, run.stderr
+    (warning,) = [line for line in run.stderr.splitlines() if "no setting of this tap" in line]
+    assert "WARNING" in warning
+    assert "dbt_target, target_schema" in warning
+    assert (
+        "The owners are the users Gong lists (GET /v2/users), because flow_owner_emails is unset"
+        in run.stderr
+    )

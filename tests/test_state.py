@@ -142,6 +142,10 @@ BAD_STATES = {
         "not of this tap's shape",
     ),
     "unknown key": ({"bookmarks": {"flows": {"partitions": []}}}, "not of this tap's shape"),
+    "another tap's": (  # issue 19: its bookmark was carried into every STATE
+        {"bookmarks": {"issues": {"replication_key_value": "2026-11-30"}}},
+        "bookmarks for streams this tap does not have (issues): it was written by another tap",
+    ),
 }
 
 

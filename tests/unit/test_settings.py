@@ -354,3 +354,34 @@ def test_config_is_not_mutated() -> None:
 def test_typed_numbers_are_finite() -> None:
     config, _ = typed(max_requests_per_second="1e300", request_timeout="inf")
     assert all(config[name] is None or math.isfinite(config[name]) for name in NUMBERS)
+
+
+# --- names that are no setting (issue 19) --------------------------------------------------
+
+KNOWN = [setting.name for setting in settings.SETTINGS]
+
+
+@pytest.mark.parametrize(
+    ("name", "meant"),
+    [
+        ("flow_owner_email", "flow_owner_emails"),  # one deleted
+        ("max_request_per_second", "max_requests_per_second"),
+        ("acess_key", "access_key"),
+        ("max_retrys", "max_retries"),  # two edits
+    ],
+)
+def test_a_name_within_two_edits_of_a_setting_is_a_typo(name: str, meant: str) -> None:
+    typos, others = settings.unknown_names({name: 1, "access_key": "k"}, KNOWN)
+    assert typos == [f"{name} is not a setting of this tap: did you mean {meant}?"]
+    assert others == []
+
+
+def test_other_unknown_names_are_only_listed() -> None:
+    config = {"dbt_target": "x", "target_schema": "y", "access_key": "k"}
+    assert settings.unknown_names(config, KNOWN) == ([], ["dbt_target", "target_schema"])
+
+
+def test_edit_distance() -> None:
+    assert settings._edits("kitten", "sitting") == 3
+    assert settings._edits("", "abc") == 3
+    assert settings._edits("same", "same") == 0
