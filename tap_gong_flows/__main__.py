@@ -34,21 +34,37 @@ def main() -> None:
 
 def _run() -> int:
     """The CLI's exit code; 0 only once every message it wrote is flushed to the target."""
-    try:
-        from tap_gong_flows.tap import TapGongFlows  # noqa: PLC0415 - after SIGNALS.install
-
-        TapGongFlows.cli()  # click ends it with SystemExit
-    except SystemExit as exc:
-        if exc.code is not None and not isinstance(exc.code, int):
-            print(exc.code, file=sys.stderr)
-            return 1
-        if exc.code:
-            return exc.code
+    code = _cli()
+    if code:
+        return code
     try:
         sys.stdout.flush()
     except BrokenPipeError:
         return output_closed(LOG)
     return 0
+
+
+def _cli() -> int:
+    """Run the CLI and give its exit code. An option click itself refuses (a --state file that
+    does not exist) is one line, not a usage dump: exit 2, as click says."""
+    try:
+        import click  # noqa: PLC0415 - after SIGNALS.install
+
+        from tap_gong_flows.tap import TapGongFlows  # noqa: PLC0415
+
+        try:
+            return int(TapGongFlows.cli.main(standalone_mode=False) or 0)
+        except click.ClickException as exc:
+            message = exc.format_message().rstrip(".")
+            LOG.error("%s. Run with --help for the options.", message)  # noqa: TRY400
+            return exc.exit_code
+        except click.exceptions.Abort:
+            return 1
+    except SystemExit as exc:
+        if exc.code is not None and not isinstance(exc.code, int):
+            print(exc.code, file=sys.stderr)
+            return 1
+        return exc.code or 0
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import decimal
+import json
 import math
 import re
 import typing as t
@@ -420,3 +421,28 @@ def _edits(a: str, b: str) -> int:
         for j, other in enumerate(b, start=1):
             previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (char != other))
     return row[-1]
+
+
+def json_problem(text: str, what: str) -> str | None:
+    """Why `text`, the content of `what` (a file or a variable), is not JSON, or None."""
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as exc:
+        return f"{what} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}."
+    return None
+
+
+def env_problems(environ: t.Mapping[str, str], prefix: str) -> list[str]:
+    """What singer-sdk would misread or fail on in the settings' variables: a list that is
+    meant as JSON (it starts with "[") but is not, a whole number that is not one."""
+    problems = []
+    for setting in SETTINGS:
+        variable = f"{prefix}{setting.name.upper()}"
+        value = environ.get(variable)
+        if value is None:
+            continue
+        if setting.json_type == "array" and value.lstrip().startswith("["):
+            problems.append(json_problem(value, variable))
+        elif setting.json_type == "integer" and not re.fullmatch(r"\s*[+-]?\d+\s*", value):
+            problems.append(f"{variable} must be a whole number, got {value!r}.")
+    return [problem for problem in problems if problem]

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import io
 import json
+import os
 import sys
 import typing as t
 from functools import cached_property
+from pathlib import Path
 
 import click
 import simplejson
@@ -246,6 +249,41 @@ class TapGongFlows(Tap):
             outcome = "stopped at the call budget, the pass goes on in the next run"
         self.logger.info(self.services.progress.summary(outcome))
 
+    @classmethod
+    def _json_file(cls, given: t.IO[str], option: str) -> t.IO[str]:
+        """The --state or --catalog file, read once; one line and exit 1 if it is not JSON."""
+        text = given.read()
+        name = getattr(given, "name", option)
+        if problem := settings.json_problem(text, f"The {option} file {name}"):
+            cls.logger.error("%s Pass the file a previous run wrote, or none.", problem)
+            sys.exit(1)
+        return io.StringIO(text)
+
+    @classmethod
+    @override
+    def cb_config(
+        cls, ctx: click.Context, param: click.Option, value: tuple[str, ...]
+    ) -> t.Any:  # the SDK's private _ConfigInput
+        """`--config`: a file that cannot be read or is not JSON, or a variable singer-sdk
+        would misread, is one line and exit 1, not a traceback."""
+        problems = []
+        for path in value:
+            if path == "ENV":
+                problems += settings.env_problems(os.environ, "TAP_GONG_FLOWS_")
+                continue
+            try:
+                text = Path(path).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+                problems.append(f"Cannot read the config file {path}: {why}.")
+                continue
+            problems.append(settings.json_problem(text, f"The config file {path}") or "")
+        if problems := [problem for problem in problems if problem]:
+            for problem in problems:
+                cls.logger.error(problem)
+            ctx.exit(1)
+        return super().cb_config(ctx, param, value)
+
     # The tap the running CLI built: the SDK's invoke creates it and keeps no reference.
     running: t.ClassVar[TapGongFlows | None] = None
 
@@ -257,6 +295,9 @@ class TapGongFlows(Tap):
         A signal's SyncCancelled goes on to `__main__.main`, which ends every cancelled run,
         wherever the signal came, with the same line.
         """
+        for option in ("state", "catalog"):  # one line for a file that is not JSON
+            if kwargs.get(option) is not None:
+                kwargs[option] = cls._json_file(kwargs[option], option)
         try:
             cls.running = None
             outcome = "failed"

@@ -1,0 +1,128 @@
+"""A user's first hour (issue 19): every bad file or variable is one line, no traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import typing as t
+
+import pytest
+
+from tests.conftest import ROOT, TapRun, tap_config
+from tests.gong_standin import make_world
+
+
+def run_cli(*args: str, env: t.Mapping[str, str] | None = None) -> TapRun:
+    """`python -m tap_gong_flows ARGS` as a user types it, in its own process."""
+    done = subprocess.run(
+        [sys.executable, "-m", "tap_gong_flows", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        timeout=60,
+        check=False,
+    )
+    return TapRun(done.returncode, done.stdout, done.stderr)
+
+
+def errors(run: TapRun) -> list[str]:
+    return [line.split("| ")[-1] for line in run.stderr.splitlines() if "ERROR" in line]
+
+
+def assert_one_line(run: TapRun, code: int, first: str) -> None:
+    assert run.code == code, run.stderr
+    assert errors(run) == [first], run.stderr
+    assert "Traceback" not in run.stderr
+    assert "Usage:" not in run.stderr + run.stdout
+    assert run.stdout == ""
+
+
+@pytest.fixture
+def config_file(gong_factory, tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(tap_config(gong_factory(make_world(owners=1)))))
+    return path
+
+
+def test_a_missing_config_file(tmp_path):
+    path = tmp_path / "nosuch.json"
+    run = run_cli("--config", str(path))
+    assert_one_line(run, 1, f"Cannot read the config file {path}: No such file or directory.")
+
+
+def test_a_config_file_with_a_trailing_comma(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text('{\n  "access_token": "t",\n}\n')
+    run = run_cli("--config", str(path))
+    assert_one_line(
+        run,
+        1,
+        f"The config file {path} is not valid JSON: Expecting property name enclosed in double "
+        "quotes at line 3, column 1.",
+    )
+
+
+def test_a_missing_state_file_is_clicks_exit_2_in_one_line(config_file, tmp_path):
+    path = tmp_path / "state.json"
+    run = run_cli("--config", str(config_file), "--state", str(path))
+    assert_one_line(
+        run,
+        2,
+        f"Invalid value for '--state': '{path}': No such file or directory. Run with --help for "
+        "the options.",
+    )
+
+
+@pytest.mark.parametrize("option", ["state", "catalog"])
+def test_a_state_or_catalog_that_is_not_json(config_file, tmp_path, option):
+    path = tmp_path / f"{option}.json"
+    path.write_text('{"bookmarks": {}')
+    run = run_cli("--config", str(config_file), f"--{option}", str(path))
+    assert_one_line(
+        run,
+        1,
+        f"The {option} file {path} is not valid JSON: Expecting ',' delimiter at line 1, "
+        "column 17. Pass the file a previous run wrote, or none.",
+    )
+
+
+def test_an_env_list_that_is_not_json(gong_factory):
+    gong = gong_factory(make_world(owners=1))
+    env = {
+        "TAP_GONG_FLOWS_API_URL": gong.url,
+        "TAP_GONG_FLOWS_ACCESS_TOKEN": "t",
+        "TAP_GONG_FLOWS_FLOW_OWNER_EMAILS": '["ana@example.com",]',
+    }
+    run = run_cli("--config", "ENV", env=env)
+    assert_one_line(
+        run,
+        1,
+        "TAP_GONG_FLOWS_FLOW_OWNER_EMAILS is not valid JSON: Expecting value at line 1, column 20.",
+    )
+    assert gong.requests == []
+
+
+def test_an_env_whole_number_that_is_not_one(gong_factory):
+    gong = gong_factory(make_world(owners=1))
+    env = {
+        "TAP_GONG_FLOWS_API_URL": gong.url,
+        "TAP_GONG_FLOWS_ACCESS_TOKEN": "t",
+        "TAP_GONG_FLOWS_MAX_RETRIES": "8.0",
+    }
+    run = run_cli("--config", "ENV", env=env)
+    assert_one_line(run, 1, "TAP_GONG_FLOWS_MAX_RETRIES must be a whole number, got '8.0'.")
+    assert gong.requests == []
+
+
+def test_an_unknown_option_is_one_line():
+    run = run_cli("--bogus")
+    # click's own wording varies by version: the shape is checked, and that it names the option
+    assert run.code == 2
+    assert len(errors(run)) == 1
+    assert "--bogus" in errors(run)[0]
+    assert errors(run)[0].endswith("Run with --help for the options.")
+    assert "Traceback" not in run.stderr
+    assert "Usage:" not in run.stderr
