@@ -9,6 +9,7 @@ from functools import cached_property
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
+import backoff
 import requests
 from singer_sdk import RESTStream, SchemaDirectory, StreamSchema
 from singer_sdk.authenticators import BasicAuthenticator, BearerTokenAuthenticator
@@ -172,6 +173,20 @@ class GongStream(RESTStream[str | None]):
         return owner.lower() in messages.lower() or bool(_OWNER_REFUSAL.search(messages))
 
     @override
+    def request_decorator(self, func: t.Callable) -> t.Callable:
+        """The SDK's retry decorator, saying one line a retry (backoff_handler's): the SDK's
+        own "Backing off" and "Giving up" lines repeated each one, and the error that ends the
+        run says the rest."""
+        return backoff.on_exception(
+            self.backoff_wait_generator,
+            retry.RETRIED_ERRORS,
+            max_tries=self.backoff_max_tries,
+            on_backoff=self.backoff_handler,
+            jitter=self.backoff_jitter,
+            logger=None,
+        )(func)
+
+    @override
     def backoff_max_tries(self) -> int:
         if self.services.single_attempt:
             return 1
@@ -190,7 +205,12 @@ class GongStream(RESTStream[str | None]):
         owner = getattr(self._sending, "owner", None)
         self.services.progress.retried(owner)
         exc = details.get("exception")
-        reason = str(exc) if isinstance(exc, RetriableAPIError) else type(exc).__name__
+        if isinstance(exc, RetriableAPIError):
+            reason = str(exc)
+        elif isinstance(exc, requests.RequestException):
+            reason = f"{type(exc).__name__} from {_host(exc)}"
+        else:
+            reason = type(exc).__name__
         self.logger.warning(
             "Retrying %s%s in %.1f s (try %d of %d): %s",
             self.path,
@@ -248,8 +268,8 @@ class GongStream(RESTStream[str | None]):
             except requests.RequestException as exc:
                 raise GongTapError(
                     f"{at}: gave up after {self.backoff_max_tries()} tries; the last failure was "
-                    f"{type(exc).__name__} (Gong unreachable, too slow for request_timeout, or "
-                    "the connection dropped)"
+                    f"{type(exc).__name__} from {_host(exc)} (Gong unreachable, too slow for "
+                    "request_timeout, or the connection dropped)"
                 ) from exc
             yield records
 
@@ -293,6 +313,12 @@ class GongStream(RESTStream[str | None]):
     def get_records(self, context: t.Mapping[str, t.Any] | None) -> t.Iterable[dict]:
         for records in self.fetch_pages(context):
             yield from records
+
+
+def _host(exc: requests.RequestException) -> str:
+    """The host (and port) a failed request was for, as api_url names it."""
+    url = exc.request.url if exc.request is not None else None
+    return urlsplit(url).netloc if url else "the API"
 
 
 def _query(response: requests.Response) -> dict[str, str]:

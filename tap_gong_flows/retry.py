@@ -29,10 +29,23 @@ import os
 import random
 import typing as t
 
+import requests
+from singer_sdk.exceptions import RetriableAPIError
+
 MIN_JITTER = 0.05
 MAX_JITTER = 0.5
 DEFAULT_RETRY_AFTER = 1.0  # a 429 without a readable Retry-After
 RETRIED_STATUSES = frozenset({408, 425, 429, *range(500, 600)})
+# The failures that are retried: an answer retried by status (or a body that is not JSON), a
+# dropped or refused connection, a timeout, a body cut short. singer-sdk retries the same ones.
+RETRIED_ERRORS: tuple[type[Exception], ...] = (
+    ConnectionResetError,
+    RetriableAPIError,
+    requests.exceptions.Timeout,
+    requests.exceptions.ConnectionError,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+)
 DEFAULT_BACKOFF_BASE = 1.0  # the first exponential wait, in seconds
 # Deliberately outside the TAP_GONG_FLOWS_ prefix, from which `--config ENV` reads settings.
 TEST_BACKOFF_BASE_VARIABLE = "GONG_FLOWS_TEST_BACKOFF_BASE"

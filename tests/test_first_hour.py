@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
 import typing as t
 
 import pytest
 
-from tests.conftest import ROOT, TapRun, tap_config
+from tests.conftest import ROOT, TapRun, run_tap, tap_config
 from tests.gong_standin import make_world
 
 
@@ -126,3 +128,45 @@ def test_an_unknown_option_is_one_line():
     assert errors(run)[0].endswith("Run with --help for the options.")
     assert "Traceback" not in run.stderr
     assert "Usage:" not in run.stderr
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]  # nothing listens once the probe is closed
+
+
+def refused_config(**overrides: object) -> dict:
+    return {
+        "access_token": "t",
+        "api_url": f"http://127.0.0.1:{closed_port()}",
+        "flow_owner_emails": ["ana@example.com"],
+        **overrides,
+    }
+
+
+def test_each_retry_is_one_line_and_the_end_names_the_host(tmp_path):
+    config = refused_config(max_retries=3)
+    run = run_tap(config, tmp_path)
+    assert run.code == 1
+    retries = [line for line in run.stderr.splitlines() if "Retrying" in line]
+    assert len(retries) == 3
+    host = config["api_url"].removeprefix("http://")
+    assert all(f"ConnectionError from {host}" in line and " in " in line for line in retries)
+    assert "Backing off" not in run.stderr
+    assert "Giving up" not in run.stderr
+    assert f"the last failure was ConnectionError from {host}" in errors(run)[-1]
+    assert "Traceback" not in run.stderr
+
+
+@pytest.mark.slow  # the real backoff: about 22 s
+def test_with_the_default_settings_a_refused_connection_ends_within_30_s(tmp_path):
+    started = time.monotonic()
+    run = run_tap(refused_config(), tmp_path, real_backoff=True, timeout=90)
+    took = time.monotonic() - started
+    assert run.code == 1
+    assert took < 30 + 15  # 30 s, and room for a loaded machine
+    # one line a retry and one for the end: there were two a retry ("Backing off", "Retrying")
+    said = [line for line in run.stderr.splitlines() if "ConnectionError" in line]
+    assert len(said) == 5 + 1
+    assert len([line for line in said if "Retrying" in line]) == 5
