@@ -258,6 +258,8 @@ class GongStream(RESTStream[str | None]):
                 response = send(request, context)
                 records = self.page_records(response)
                 paginator.advance(response)
+                if isinstance(paginator, GongCursorPaginator):
+                    self.page_read(paginator)
             except GongTapError as exc:
                 exc.where = exc.where or at
                 raise
@@ -272,6 +274,15 @@ class GongStream(RESTStream[str | None]):
                     "request_timeout, or the connection dropped)"
                 ) from exc
             yield records
+
+    def page_read(self, paginator: GongCursorPaginator) -> None:
+        """A page of a cursor-paged list is in (`paginator.count` pages so far)."""
+
+    @override
+    def post_process(self, row: dict, context: t.Mapping[str, t.Any] | None = None) -> dict | None:
+        if self.selected:  # the SDK writes it: counted for the run's summary
+            self.services.progress.emitted(self.name)
+        return row
 
     def prepare_request_for(
         self, context: t.Mapping[str, t.Any] | None, token: str | None

@@ -27,7 +27,8 @@ class GongCursorPaginator(BaseAPIPaginator[str | None]):
         self.records_key = records_key
         self.owner = owner
         self._seen: set[str] = set()
-        self._received = 0
+        self.received = 0  # records on the pages so far
+        self.total: int | None = None  # the totalRecords Gong said last
         self._empty_in_a_row = 0
 
     def _stop(self, error: type[PagingError | CursorCycleError], what: str, body: dict) -> None:
@@ -46,15 +47,15 @@ class GongCursorPaginator(BaseAPIPaginator[str | None]):
         records = records if isinstance(records, dict) else {}
         cursor = records.get("cursor")
         page_size = len(body.get(self.records_key) or [])
-        self._received += page_size
+        self.received += page_size
         self._empty_in_a_row = 0 if page_size else self._empty_in_a_row + 1
         total = records.get("totalRecords")
-        total = total if is_whole(total) else None
+        total = self.total = total if is_whole(total) else None
         if not cursor:
             return None
         if not isinstance(cursor, str):
             self._stop(PagingError, f"sent a cursor that is not a string ({cursor!r})", body)
-        if total is not None and self._received >= total:
+        if total is not None and self.received >= total:
             return None  # every record Gong counted is here; a further cursor leads nowhere
         if cursor in self._seen:
             self._stop(CursorCycleError, "sent back a cursor it had already sent", body)

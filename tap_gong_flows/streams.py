@@ -23,6 +23,7 @@ if t.TYPE_CHECKING:
     from singer_sdk import Tap
     from singer_sdk.streams import Stream
 
+    from tap_gong_flows.pagination import GongCursorPaginator
     from tap_gong_flows.services import RunServices
 
 
@@ -113,6 +114,18 @@ class UsersStream(WholeListStream):
             users.extend(gong_user(record) for record in page)
             yield page
         self._listed_pages, self._listed_users = pages, users
+
+    @override
+    def page_read(self, paginator: GongCursorPaginator) -> None:
+        if paginator.total:  # owner discovery can take a while: say how far it is
+            pages = max(1, -(-paginator.total * paginator.count // max(1, paginator.received)))
+            self.logger.info(
+                "Read users page %d of about %d (%d of %d users).",
+                paginator.count,
+                pages,
+                paginator.received,
+                paginator.total,
+            )
 
     def gong_users(self) -> list[GongUser]:
         """Every user Gong lists: read once a run, by the first who asks, emitting none here."""

@@ -108,7 +108,7 @@ def test_transient_faults_are_retried_without_losing_or_duplicating_rows(
     asked = [r for r in gong.requests if r.owner == OWNER2 and r.page == 1]
     assert len(asked) == fault["times"] + 1
     assert "Retrying /v2/flows for owner owner0002@example.com" in run.stderr
-    assert "1 retries" in run.stderr or "2 retries" in run.stderr
+    assert "1 retry" in run.stderr or "2 retries" in run.stderr
 
 
 @pytest.mark.parametrize(("real_backoff", "low", "high"), [(False, 0.0, 0.5), (True, 0.5, 1.5)])
@@ -186,7 +186,7 @@ def test_owner_gong_rejects_is_skipped_with_a_warning(gong_factory, tmp_path, st
     assert run.code == 0, run.stderr
     assert f"Skipping owner {OWNER2}" in run.stderr
     assert message in run.stderr
-    assert "2 owners done, 1 skipped, of 3" in run.stderr
+    assert "this run did 2 owners, 1 skipped; the pass has done 3 of 3 owners" in run.stderr
     others = [o for o in config["flow_owner_emails"] if o != OWNER2]
     assert_complete_and_unique(run, world, others)
     assert len([r for r in gong.requests if r.owner == OWNER2]) == 1
@@ -229,7 +229,10 @@ def test_summary_line_counts_the_run(gong_factory, tmp_path):
     assert run.code == 0, run.stderr
     (summary,) = [line for line in run.stderr.splitlines() if "Sync complete" in line]
     records = len(run.records())
-    assert f"3 owners done, 0 skipped, of 3; {records} flow records" in summary
-    assert f"{len(gong.requests)} requests, 1 retries" in summary
+    assert "this run did 3 owners, 0 skipped; the pass has done 3 of 3 owners, started " in (
+        summary
+    )
+    assert f"; {records} records of flows; " in summary
+    assert f"{len(gong.requests)} requests, 1 retry, " in summary
     assert "waited on rate limits" in summary
     assert "elapsed" in summary

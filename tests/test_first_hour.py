@@ -12,7 +12,7 @@ import typing as t
 
 import pytest
 
-from tests.conftest import ROOT, TapRun, run_tap, tap_config
+from tests.conftest import ROOT, TapRun, discover, run_tap, selecting, tap_config
 from tests.gong_standin import make_world
 
 
@@ -170,3 +170,34 @@ def test_with_the_default_settings_a_refused_connection_ends_within_30_s(tmp_pat
     said = [line for line in run.stderr.splitlines() if "ConnectionError" in line]
     assert len(said) == 5 + 1
     assert len([line for line in said if "Retrying" in line]) == 5
+
+
+def test_discovery_says_each_users_page_and_the_summary_counts_every_stream(gong_factory, tmp_path):
+    world = make_world(owners=7, company_flows=2, personal_per_owner=1, shared_per_owner=0)
+    gong = gong_factory(world, page_size=3)
+    catalog = selecting(discover(), "users", "flows", "flow_definitions")
+    run = run_tap(tap_config(gong, flow_owner_emails=None), tmp_path, catalog=catalog)
+    assert run.code == 0, run.stderr
+    users = len(world.users)
+    pages = [line.split("| ")[-1] for line in run.stderr.splitlines() if "users page" in line]
+    assert pages == [
+        f"Read users page {n} of about 3 ({min(3 * n, users)} of {users} users)." for n in (1, 2, 3)
+    ]
+    (summary,) = [
+        line.split("| ")[-1] for line in run.stderr.splitlines() if "Sync complete" in line
+    ]
+    assert summary.startswith(
+        "Sync complete: this run did 7 owners, 0 skipped; the pass has done 7 of 7 owners"
+    )
+    flows, definitions = len(run.records()), len(run.records("flow_definitions"))
+    assert (
+        f"; {users} records of users, {flows} records of flows, {definitions} records of "
+        "flow_definitions; "
+    ) in summary
+
+
+def test_a_one_owner_run_says_1_owner(gong_factory, tmp_path):
+    gong = gong_factory(make_world(owners=1))
+    run = run_tap(tap_config(gong), tmp_path)
+    assert run.code == 0, run.stderr
+    assert "this run did 1 owner, 0 skipped; the pass has done 1 of 1 owner, " in run.stderr
