@@ -263,11 +263,13 @@ class KeyPass:
         """The bookmark the last STATE of this run said, or as the run found it."""
         return self._written if self._written is not None else self._found
 
-    def save_day_count(self) -> None:
-        """After a failed run: its calls still count against the day's budget, so the STATE says
-        them, with the bookmark as the last STATE gave it (never ahead of the records)."""
+    def write_last_state(self) -> None:
+        """After a failed or cancelled run: the bookmark as the last STATE gave it (never ahead
+        of the records) once more, as the run's last message, with the day's call count (the
+        run's calls still count against the day's budget). A target that keeps only a STATE
+        that follows the records (target-jsonl) then has one to print for the next run."""
         budget = self.services.budget
-        if budget.per_day is None or not budget.used():
+        if self._written is None and (budget.per_day is None or not budget.used()):
             return
         self._write(self._last_bookmark)
 

@@ -249,11 +249,11 @@ class FlowsStream(GongStream):
             return
         yield from self.owner_pass.records(self.context_owner(context), self._owner_records)
 
-    def save_day_count(self) -> None:
-        """After a failed run: its calls still count against the day's budget, so the STATE
-        says them, with the bookmark as the last STATE gave it (or as the run found it)."""
+    def write_last_state(self) -> None:
+        """After a failed run: the last bookmark once more, with the day's call count (or the
+        bookmark as the run found it, when no pass started, with the day's count)."""
         if "owner_pass" in self.__dict__:
-            self.owner_pass.save_day_count()
+            self.owner_pass.write_last_state()
             return
         budget = self.services.budget
         if budget.per_day is not None and budget.used():

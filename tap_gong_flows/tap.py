@@ -18,6 +18,7 @@ from singer_sdk import Tap
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities
+from singer_sdk.singerlib import StateMessage
 from singer_sdk.tap_base import CliTestOptionValue
 from typing_extensions import override
 
@@ -244,7 +245,11 @@ class TapGongFlows(Tap):
         flows.close()
         if outcome == "failed":
             with contextlib.suppress(GongTapError, OSError):  # bad state, closed stdout
-                flows.save_day_count()
+                flows.write_last_state()
+                if self.state.get("bookmarks"):
+                    # Once more, even if unchanged (the SDK writes a state only once): a target
+                    # that keeps only a STATE after the last record (target-jsonl) has it.
+                    self.write_message(StateMessage(value=self.state))
         if outcome == "complete" and flows.stopped_at_budget:
             outcome = "stopped at the call budget, the pass goes on in the next run"
         self.logger.info(self.services.progress.summary(outcome))
@@ -254,6 +259,9 @@ class TapGongFlows(Tap):
         """The --state or --catalog file, read once; one line and exit 1 if it is not JSON."""
         text = given.read()
         name = getattr(given, "name", option)
+        if option == "state" and not text.strip():  # no STATE was kept: a first run
+            cls.logger.info("The state file %s is empty: this run starts a new pass.", name)
+            return io.StringIO("{}")
         if problem := settings.json_problem(text, f"The {option} file {name}"):
             cls.logger.error("%s Pass the file a previous run wrote, or none.", problem)
             sys.exit(1)

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import socket
-import subprocess
-import sys
 
-from tests.conftest import ROOT, run_tap, tap_config
+from tests.conftest import run_tap, tap_config
 from tests.gong_standin import Fault, make_world
+from tests.test_first_hour import run_cli
 
 
 def test_passes_with_one_request(gong_factory, tmp_path):
@@ -69,14 +68,8 @@ def test_bad_config_is_reported_without_traceback(gong_factory, tmp_path):
 
 def test_help_describes_this_taps_test_option():
     # Issue 19: --help gave the SDK's "sync a single record for each stream".
-    done = subprocess.run(
-        [sys.executable, "-m", "tap_gong_flows", "--help"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=False,
-    )
-    assert done.returncode == 0
-    text = " ".join(done.stdout.split())
+    run = run_cli("--help")
+    assert run.code == 0
+    text = " ".join(run.stdout.split())
     assert "Use --test to check the connection: one request with these credentials" in text
     assert "sync a single record" not in text

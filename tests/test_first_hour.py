@@ -91,31 +91,28 @@ def test_a_state_or_catalog_that_is_not_json(config_file, tmp_path, option):
     )
 
 
-def test_an_env_list_that_is_not_json(gong_factory):
+@pytest.mark.parametrize(
+    ("variable", "value", "first"),
+    [
+        (
+            "FLOW_OWNER_EMAILS",
+            '["ana@example.com",]',
+            "TAP_GONG_FLOWS_FLOW_OWNER_EMAILS is not valid JSON: Expecting value at line 1, "
+            "column 20.",
+        ),
+        ("MAX_RETRIES", "8.0", "TAP_GONG_FLOWS_MAX_RETRIES must be a whole number, got '8.0'."),
+    ],
+    ids=["list-not-json", "whole-number-not-one"],
+)
+def test_an_env_variable_singer_sdk_would_misread(gong_factory, variable, value, first):
     gong = gong_factory(make_world(owners=1))
     env = {
         "TAP_GONG_FLOWS_API_URL": gong.url,
         "TAP_GONG_FLOWS_ACCESS_TOKEN": "t",
-        "TAP_GONG_FLOWS_FLOW_OWNER_EMAILS": '["ana@example.com",]',
+        f"TAP_GONG_FLOWS_{variable}": value,
     }
     run = run_cli("--config", "ENV", env=env)
-    assert_one_line(
-        run,
-        1,
-        "TAP_GONG_FLOWS_FLOW_OWNER_EMAILS is not valid JSON: Expecting value at line 1, column 20.",
-    )
-    assert gong.requests == []
-
-
-def test_an_env_whole_number_that_is_not_one(gong_factory):
-    gong = gong_factory(make_world(owners=1))
-    env = {
-        "TAP_GONG_FLOWS_API_URL": gong.url,
-        "TAP_GONG_FLOWS_ACCESS_TOKEN": "t",
-        "TAP_GONG_FLOWS_MAX_RETRIES": "8.0",
-    }
-    run = run_cli("--config", "ENV", env=env)
-    assert_one_line(run, 1, "TAP_GONG_FLOWS_MAX_RETRIES must be a whole number, got '8.0'.")
+    assert_one_line(run, 1, first)
     assert gong.requests == []
 
 
@@ -201,3 +198,22 @@ def test_a_one_owner_run_says_1_owner(gong_factory, tmp_path):
     run = run_tap(tap_config(gong), tmp_path)
     assert run.code == 0, run.stderr
     assert "this run did 1 owner, 0 skipped; the pass has done 1 of 1 owner, " in run.stderr
+
+
+def test_an_empty_state_file_is_a_first_run(gong_factory, tmp_path):
+    # What `... | target-jsonl > state.json` leaves when the target printed no STATE.
+    gong = gong_factory(make_world(owners=2))
+    run = run_tap(tap_config(gong), tmp_path, state="")
+    assert run.code == 0, run.stderr
+    assert "is empty: this run starts a new pass" in run.stderr
+    assert run.states[-1]["bookmarks"]["flows"]["last_owner"] is None
+
+
+def test_a_failed_run_ends_with_its_last_state_after_the_records(gong_factory, tmp_path):
+    # A target that keeps only a STATE that follows the records (target-jsonl) has one to print.
+    gong = gong_factory(make_world(owners=3), page_size=5, daily_quota=3)
+    run = run_tap(tap_config(gong, max_concurrent_requests=1), tmp_path)  # quota within owner 2
+    assert run.code == 1
+    last = run.messages[-1]
+    assert last["type"] == "STATE"
+    assert last["value"]["bookmarks"]["flows"]["last_owner"] == "owner0001@example.com"

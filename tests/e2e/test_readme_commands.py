@@ -268,7 +268,7 @@ def test_production_run_then_its_state(user: ReadmeUser) -> None:
 
     clear = the_command(r"meltano state clear ")
     assert clear[-1] == STATE_ID
-    user.ok(clear, answer="y\n")  # Meltano asks "Continue? [y/N]"
+    user.ok(clear)  # no terminal, no answer: --force (without it Meltano says "Aborted!")
     assert STATE_ID not in user.ok(the_command(r"meltano state list")).stdout.split()
 
 
@@ -344,25 +344,60 @@ def shell(command: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedP
     return done
 
 
-@runs(r"tap-gong-flows --config config\.json --state state\.json \| target-jsonl$")
-def test_tap_piped_into_target_jsonl_resumes_from_the_state_file(
+def readme_json(after: str) -> dict[str, t.Any]:
+    """The first ```json block of the README after the text `after`."""
+    found = re.search(re.escape(after) + r".*?^```json\n(.*?)^```", README, re.DOTALL | re.M)
+    assert found, f"the README has no json block after {after!r}"
+    return json.loads(found.group(1))
+
+
+@runs(
+    r"tap-gong-flows --config config\.json \| target-jsonl > state\.json$",
+    r"tap-gong-flows --config config\.json --state state\.json \| target-jsonl > next-state",
+    r"mv next-state\.json state\.json$",
+)
+def test_the_first_run_and_the_next_without_meltano_as_the_readme_shows(
     user: ReadmeUser, tmp_path: Path
 ) -> None:
+    """In a folder holding only the README's config.json (the stand-in's URL in place of
+    Gong's, test credentials in place of the `...`): the first run, stopped by Gong's quota
+    within owner 2, then the next, from the STATE the target printed, then the `mv`."""
     gong = user.pipeline.gong
     owners = owners_of(gong.world)
-    (tmp_path / "config.json").write_text(json.dumps(tap_config(gong)))
-    # A run stopped after the first owner: this one fetches only the others.
-    stopped = {"bookmarks": {"flows": {"version": 1764497200000, "last_owner": owners[0]}}}
-    (tmp_path / "state.json").write_text(json.dumps(stopped))
-    (command,) = commands(r"tap-gong-flows --config config\.json --state state\.json \| ")
+    example = readme_json("Write a `config.json`")
+    config = {**example, "api_url": gong.url, "access_key": KEY, "access_key_secret": SECRET}
+    assert set(config) == set(example), "the README's example names other settings"
+    folder = tmp_path / "pipe"  # holds only what the README says to create
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(config))
+    first, second, move = (
+        the_command_line(r"tap-gong-flows --config config\.json \| "),
+        the_command_line(r"tap-gong-flows --config config\.json --state state\.json \| "),
+        the_command_line(r"mv next-state\.json "),
+    )
+    gong.new_day()
+    gong.daily_quota = 1 + 2 + 1  # the users page, owner 1's two pages, owner 2's first
+    try:
+        stopped = shell(first, tap_environment(user), folder)
+    finally:
+        gong.daily_quota = None
+    assert stopped.returncode == 1, stopped.stderr[-4000:]  # the tap's: bash -o pipefail
+    assert "quota is spent" in stopped.stderr
+    state = json.loads((folder / "state.json").read_text())
+    assert state["bookmarks"]["flows"]["last_owner"] == owners[0]
 
-    done = shell(command, tap_environment(user), tmp_path)
-
-    assert done.returncode == 0, done.stderr[-4000:]
-    (written,) = tmp_path.glob("flows*.jsonl")
-    records = [json.loads(line) for line in written.read_text().splitlines()]
-    assert {r["flow_owner_email"] for r in records} == set(owners[1:])
-    assert len(records) == sum(len(gong.world.flows_for(o, None)) for o in owners[1:])
+    gong.reset_log()
+    resumed = shell(second, tap_environment(user), folder)
+    assert resumed.returncode == 0, resumed.stderr[-4000:]
+    assert {r.owner for r in gong.requests if r.owner} == set(owners[1:])
+    assert shell(move, tap_environment(user), folder).returncode == 0
+    final = json.loads((folder / "state.json").read_text())
+    assert final["bookmarks"]["flows"]["last_owner"] is None
+    assert not (folder / "next-state.json").exists()
+    written = [
+        json.loads(line) for f in folder.glob("flows*.jsonl") for line in f.read_text().splitlines()
+    ]
+    assert {record["flow_owner_email"] for record in written} == set(owners)
 
 
 @runs(r"tap-gong-flows --config config\.json --test$")

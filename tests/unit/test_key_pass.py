@@ -291,7 +291,7 @@ def test_a_failed_run_saves_its_day_count_with_the_last_bookmark() -> None:
     run = Run(gong, per_day=100)
     with pytest.raises(QuotaSpentError):
         run.records()
-    run.key_pass.save_day_count()
+    run.key_pass.write_last_state()
     assert (run.last["last_owner"], run.last["day_requests"]) == (OWNERS[1], 2)
 
 
@@ -416,7 +416,7 @@ def test_a_quota_stop_at_the_final_steps_call_keeps_the_last_owner() -> None:
     run = Run(gong, steps=True, per_day=1000)
     with pytest.raises(QuotaSpentError):
         run.records()
-    run.key_pass.save_day_count()
+    run.key_pass.write_last_state()
     assert run.last["last_owner"] == OWNERS[1]
     assert run.last["waiting"] == ["a", "b", "c", "d"]
     gong.quota = None
