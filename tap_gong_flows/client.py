@@ -9,7 +9,6 @@ from functools import cached_property
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
-import backoff
 import requests
 from singer_sdk import RESTStream, SchemaDirectory, StreamSchema
 from singer_sdk.authenticators import BasicAuthenticator, BearerTokenAuthenticator
@@ -131,7 +130,7 @@ class GongStream(RESTStream[str | None]):
             self._raise_retriable(response)
         if status >= 400:
             owner = self.owner_of(response)
-            if owner and self.is_owner_refusal(response, owner):
+            if owner and is_owner_refusal(response, owner):
                 raise OwnerRejectedError(response, owner)
             raise GongFatalError(response, owner)
         if errors.json_body(response) is None:
@@ -159,32 +158,15 @@ class GongStream(RESTStream[str | None]):
         """The owner a request was for, from its query string."""
         return _query(response).get("flowOwnerEmail")
 
-    @staticmethod
-    def is_owner_refusal(response: requests.Response, owner: str) -> bool:
-        """Gong refuses this owner, not the request: a 404 or 400 to the owner's first page (no
-        cursor) whose Gong error message is about the user. A later page failing is an error of
-        the sync, and a 404 of another kind (a wrong api_url) is never about the owner."""
-        if response.status_code not in (400, 404) or "cursor" in _query(response):
-            return False
-        body_errors = errors.gong_body(response).get("errors")
-        if not isinstance(body_errors, list) or not body_errors:
-            return False
-        messages = " ".join(str(e) for e in body_errors)
-        return owner.lower() in messages.lower() or bool(_OWNER_REFUSAL.search(messages))
-
     @override
     def request_decorator(self, func: t.Callable) -> t.Callable:
-        """The SDK's retry decorator, saying one line a retry (backoff_handler's): the SDK's
-        own "Backing off" and "Giving up" lines repeated each one, and the error that ends the
-        run says the rest."""
-        return backoff.on_exception(
-            self.backoff_wait_generator,
-            retry.RETRIED_ERRORS,
-            max_tries=self.backoff_max_tries,
-            on_backoff=self.backoff_handler,
+        return retry.decorate(
+            func,
+            wait=self.backoff_wait_generator,
+            tries=self.backoff_max_tries,
+            on_retry=self.backoff_handler,
             jitter=self.backoff_jitter,
-            logger=None,
-        )(func)
+        )
 
     @override
     def backoff_max_tries(self) -> int:
@@ -204,13 +186,6 @@ class GongStream(RESTStream[str | None]):
     def backoff_handler(self, details: Details) -> None:
         owner = getattr(self._sending, "owner", None)
         self.services.progress.retried(owner)
-        exc = details.get("exception")
-        if isinstance(exc, RetriableAPIError):
-            reason = str(exc)
-        elif isinstance(exc, requests.RequestException):
-            reason = f"{type(exc).__name__} from {_host(exc)}"
-        else:
-            reason = type(exc).__name__
         self.logger.warning(
             "Retrying %s%s in %.1f s (try %d of %d): %s",
             self.path,
@@ -218,7 +193,7 @@ class GongStream(RESTStream[str | None]):
             details.get("wait") or 0.0,
             details["tries"] + 1,
             self.backoff_max_tries(),
-            reason,
+            retry.failure(details.get("exception")),
         )
 
     @staticmethod
@@ -270,7 +245,7 @@ class GongStream(RESTStream[str | None]):
             except requests.RequestException as exc:
                 raise GongTapError(
                     f"{at}: gave up after {self.backoff_max_tries()} tries; the last failure was "
-                    f"{type(exc).__name__} from {_host(exc)} (Gong unreachable, too slow for "
+                    f"{type(exc).__name__} from {retry.host(exc)} (Gong unreachable, too slow for "
                     "request_timeout, or the connection dropped)"
                 ) from exc
             yield records
@@ -326,10 +301,17 @@ class GongStream(RESTStream[str | None]):
             yield from records
 
 
-def _host(exc: requests.RequestException) -> str:
-    """The host (and port) a failed request was for, as api_url names it."""
-    url = exc.request.url if exc.request is not None else None
-    return urlsplit(url).netloc if url else "the API"
+def is_owner_refusal(response: requests.Response, owner: str) -> bool:
+    """Gong refuses this owner, not the request: a 404 or 400 to the owner's first page (no
+    cursor) whose Gong error message is about the user. A later page failing is an error of
+    the sync, and a 404 of another kind (a wrong api_url) is never about the owner."""
+    if response.status_code not in (400, 404) or "cursor" in _query(response):
+        return False
+    body_errors = errors.gong_body(response).get("errors")
+    if not isinstance(body_errors, list) or not body_errors:
+        return False
+    messages = " ".join(str(e) for e in body_errors)
+    return owner.lower() in messages.lower() or bool(_OWNER_REFUSAL.search(messages))
 
 
 def _query(response: requests.Response) -> dict[str, str]:

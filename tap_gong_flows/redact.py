@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import logging
+import typing as t
 
 from typing_extensions import override
 
@@ -41,3 +43,12 @@ def install(secrets: list[str]) -> None:
     for handler in logging.getLogger().handlers:
         if not any(isinstance(f, SecretRedactor) for f in handler.filters):
             handler.addFilter(redactor)
+
+
+def config_secrets(config: t.Mapping[str, t.Any], names: t.Iterable[str]) -> list[str]:
+    """The values to mask: each secret setting's, and the Basic auth header the key pair makes."""
+    values = [str(config[name]) for name in names if config.get(name)]
+    if config.get("access_key") and config.get("access_key_secret"):
+        pair = f"{config['access_key']}:{config['access_key_secret']}"
+        values.append(base64.b64encode(pair.encode()).decode())
+    return values

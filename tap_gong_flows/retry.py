@@ -28,7 +28,9 @@ import math
 import os
 import random
 import typing as t
+from urllib.parse import urlsplit
 
+import backoff
 import requests
 from singer_sdk.exceptions import RetriableAPIError
 
@@ -151,3 +153,33 @@ def exponential_wait(attempt: int, base: float = 1.0, cap: float = 60.0) -> floa
     """Exponential backoff with full jitter over the upper half: attempt 1 waits ~base."""
     ceiling = min(cap, base * 2 ** min(attempt - 1, 32))
     return random.uniform(ceiling / 2, ceiling)
+
+
+def failure(exc: BaseException | None) -> str:
+    """A retried failure in a few words: Gong's answer, or the error and the host it was for."""
+    if isinstance(exc, RetriableAPIError):
+        return str(exc)
+    if isinstance(exc, requests.RequestException):
+        return f"{type(exc).__name__} from {host(exc)}"
+    return type(exc).__name__
+
+
+def host(exc: requests.RequestException) -> str:
+    """The host (and port) a failed request was for, as api_url names it."""
+    url = exc.request.url if exc.request is not None else None
+    return urlsplit(url).netloc if url else "the API"
+
+
+def decorate(
+    func: t.Callable,
+    *,
+    wait: t.Callable,
+    tries: t.Callable,
+    on_retry: t.Callable,
+    jitter: t.Callable,
+) -> t.Callable:
+    """singer-sdk's retry decorator, with `on_retry` the only line a retry says (backoff's own
+    "Backing off" and "Giving up" lines repeated each one)."""
+    return backoff.on_exception(
+        wait, RETRIED_ERRORS, max_tries=tries, on_backoff=on_retry, jitter=jitter, logger=None
+    )(func)

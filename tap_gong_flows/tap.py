@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import io
 import json
 import os
 import sys
 import typing as t
 from functools import cached_property
-from pathlib import Path
 
 import click
 import simplejson
@@ -22,7 +19,7 @@ from singer_sdk.singerlib import StateMessage
 from singer_sdk.tap_base import CliTestOptionValue
 from typing_extensions import override
 
-from tap_gong_flows import redact, sdk_compat, settings
+from tap_gong_flows import inputs, redact, sdk_compat, settings
 from tap_gong_flows import streams as gong_streams
 from tap_gong_flows.budget import CallBudget
 from tap_gong_flows.errors import GongTapError
@@ -103,11 +100,7 @@ class TapGongFlows(Tap):
 
     @property
     def secrets(self) -> list[str]:
-        values = [str(self.config[k]) for k in SECRET_SETTINGS if self.config.get(k)]
-        if self.config.get("access_key") and self.config.get("access_key_secret"):
-            pair = f"{self.config['access_key']}:{self.config['access_key_secret']}"
-            values.append(base64.b64encode(pair.encode()).decode())
-        return values
+        return redact.config_secrets(self.config, SECRET_SETTINGS)
 
     @override
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
@@ -255,38 +248,13 @@ class TapGongFlows(Tap):
         self.logger.info(self.services.progress.summary(outcome))
 
     @classmethod
-    def _json_file(cls, given: t.IO[str], option: str) -> t.IO[str]:
-        """The --state or --catalog file, read once; one line and exit 1 if it is not JSON."""
-        text = given.read()
-        name = getattr(given, "name", option)
-        if option == "state" and not text.strip():  # no STATE was kept: a first run
-            cls.logger.info("The state file %s is empty: this run starts a new pass.", name)
-            return io.StringIO("{}")
-        if problem := settings.json_problem(text, f"The {option} file {name}"):
-            cls.logger.error("%s Pass the file a previous run wrote, or none.", problem)
-            sys.exit(1)
-        return io.StringIO(text)
-
-    @classmethod
     @override
     def cb_config(
         cls, ctx: click.Context, param: click.Option, value: tuple[str, ...]
     ) -> t.Any:  # the SDK's private _ConfigInput
         """`--config`: a file that cannot be read or is not JSON, or a variable singer-sdk
-        would misread, is one line and exit 1, not a traceback."""
-        problems = []
-        for path in value:
-            if path == "ENV":
-                problems += settings.env_problems(os.environ, "TAP_GONG_FLOWS_")
-                continue
-            try:
-                text = Path(path).read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-                problems.append(f"Cannot read the config file {path}: {why}.")
-                continue
-            problems.append(settings.json_problem(text, f"The config file {path}") or "")
-        if problems := [problem for problem in problems if problem]:
+        would misread, is one line each and exit 1, not a traceback."""
+        if problems := inputs.config_problems(value, os.environ):
             for problem in problems:
                 cls.logger.error(problem)
             ctx.exit(1)
@@ -305,7 +273,12 @@ class TapGongFlows(Tap):
         """
         for option in ("state", "catalog"):  # one line for a file that is not JSON
             if kwargs.get(option) is not None:
-                kwargs[option] = cls._json_file(kwargs[option], option)
+                kwargs[option], problem, remark = inputs.json_option(kwargs[option], option)
+                if remark:
+                    cls.logger.info(remark)
+                if problem:
+                    cls.logger.error(problem)
+                    sys.exit(1)
         try:
             cls.running = None
             outcome = "failed"
