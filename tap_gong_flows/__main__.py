@@ -55,8 +55,9 @@ def _cli() -> int:
         try:
             return int(TapGongFlows.cli.main(standalone_mode=False) or 0)
         except click.ClickException as exc:
-            message = exc.format_message().rstrip(".")
-            LOG.error("%s. Run with --help for the options.", message)  # noqa: TRY400
+            message = exc.format_message()
+            stop = "" if message.endswith((".", "?", "!")) else "."
+            LOG.error("%s%s Run with --help for the options.", message, stop)  # noqa: TRY400
             return exc.exit_code
         except click.exceptions.Abort:
             return 1

@@ -7,21 +7,25 @@ Each problem is one sentence a person can act on; the tap says it in one line an
 from __future__ import annotations
 
 import io
+import json
 import typing as t
 from pathlib import Path
 
-from tap_gong_flows.settings import env_problems, json_problem
+from tap_gong_flows.settings import closest, env_problems, json_problem
 
 ENV_PREFIX = "TAP_GONG_FLOWS_"
 
 
-def config_problems(paths: t.Iterable[str], environ: t.Mapping[str, str]) -> list[str]:
+def config_problems(
+    paths: t.Iterable[str], environ: t.Mapping[str, str], known: t.Iterable[str]
+) -> list[str]:
     """Why the --config values cannot be read: a file that cannot be read or is not JSON, or
-    (for ENV) a variable singer-sdk would misread."""
+    (for ENV) a variable singer-sdk would misread or that is a typo of a setting's (`known`)."""
     problems: list[str | None] = []
     for path in paths:
         if path == "ENV":
             problems += env_problems(environ, ENV_PREFIX)
+            problems += variable_typos(environ, list(known))
             continue
         try:
             text = Path(path).read_text(encoding="utf-8")
@@ -33,19 +37,37 @@ def config_problems(paths: t.Iterable[str], environ: t.Mapping[str, str]) -> lis
     return [problem for problem in problems if problem]
 
 
+def variable_typos(environ: t.Mapping[str, str], known: list[str]) -> list[str]:
+    """A TAP_GONG_FLOWS_ variable within two edits of a setting's: singer-sdk reads only the
+    settings' own names, so a typo'd one is ignored without a word. Meltano's variables with
+    two underscores (TAP_GONG_FLOWS__SELECT) are left alone."""
+    variables = {f"{ENV_PREFIX}{name.upper()}" for name in known}
+    problems = []
+    for variable in sorted(v for v in environ if v.startswith(ENV_PREFIX) and v not in variables):
+        name = variable[len(ENV_PREFIX) :].lower()
+        if not name.startswith("_") and (near := closest(name, known)):
+            problems.append(
+                f"{variable} is not a setting's variable: did you mean {ENV_PREFIX}{near.upper()}?"
+            )
+    return problems
+
+
 def json_option(given: t.IO[str], option: str) -> tuple[t.IO[str], str | None, str | None]:
     """The --state or --catalog file read once: (its text to read again, the problem that
-    stops the run, a remark for the log). An empty state file is a first run: no STATE was
+    stops the run, a warning for the log). An empty state file is a first run: no STATE was
     kept (`... | target-jsonl > state.json` after a run that printed none)."""
-    text = given.read()
     name = getattr(given, "name", option)
+    try:
+        text = given.read()
+    except UnicodeDecodeError:
+        problem = f"The {option} file {name} is not UTF-8 text."
+        return io.StringIO(""), f"{problem} Pass the file a previous run wrote, or none.", None
     if option == "state" and not text.strip():
-        return (
-            io.StringIO("{}"),
-            None,
-            f"The state file {name} is empty: this run starts a new pass.",
-        )
+        warning = f"The state file {name} is empty: no STATE was kept, this run starts a new pass."
+        return io.StringIO("{}"), None, warning
     problem = json_problem(text, f"The {option} file {name}")
+    if problem is None and not isinstance(json.loads(text), dict):
+        problem = f"The {option} file {name} is JSON but not an object."
     if problem:
         return io.StringIO(text), f"{problem} Pass the file a previous run wrote, or none.", None
     return io.StringIO(text), None, None

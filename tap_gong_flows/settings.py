@@ -405,12 +405,18 @@ def unknown_names(
     names = sorted(known)
     typos, others = [], []
     for name in sorted(set(config) - set(names)):
-        near = min(names, key=lambda known_name: _edits(name, known_name), default=None)
-        if near is not None and _edits(name, near) <= 2:
-            typos.append(f"{name} is not a setting of this tap: did you mean {near}?")
-        else:
+        near = closest(name, names)
+        if near is None:
             others.append(name)
+        else:
+            typos.append(f"{name} is not a setting of this tap: did you mean {near}?")
     return typos, others
+
+
+def closest(name: str, names: t.Iterable[str], most: int = 2) -> str | None:
+    """The name of `names` at most `most` edits from `name` (the nearest), or None."""
+    distance, near = min(((_edits(name, other), other) for other in names), default=(most + 1, ""))
+    return near if distance <= most else None
 
 
 def _edits(a: str, b: str) -> int:

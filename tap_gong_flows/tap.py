@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import os
 import sys
@@ -111,7 +112,12 @@ class TapGongFlows(Tap):
         config = sdk_compat.mutable_config(self)
         typed, problems = settings.typed_config(config)
         config.update(typed)
-        typos, others = settings.unknown_names(config, self.config_jsonschema["properties"])
+        try:
+            # the SDK's own schema check, private (see above); it adds its built-in settings
+            problems = super()._validate_config(raise_errors=False) + problems
+        except Exception as exc:
+            problems.insert(0, str(exc))
+        typos, others = settings.unknown_names(config, self.setting_names())
         problems = typos + problems
         if others:
             self.logger.warning(
@@ -119,11 +125,6 @@ class TapGongFlows(Tap):
                 "other tools may carry them).",
                 ", ".join(others),
             )
-        try:
-            # the SDK's own schema check, private (see above)
-            problems = super()._validate_config(raise_errors=False) + problems
-        except Exception as exc:
-            problems.insert(0, str(exc))
         errors = [redact.SecretRedactor(self.secrets).redact(e) for e in problems]
         if errors and raise_errors:
             raise ConfigValidationError("Config validation failed", errors=errors)
@@ -248,13 +249,20 @@ class TapGongFlows(Tap):
         self.logger.info(self.services.progress.summary(outcome))
 
     @classmethod
+    def setting_names(cls) -> list[str]:
+        """Every setting the tap reads, singer-sdk's built-in ones included."""
+        schema = copy.deepcopy(cls.config_jsonschema)
+        cls.append_builtin_config(schema)
+        return list(schema["properties"])
+
+    @classmethod
     @override
     def cb_config(
         cls, ctx: click.Context, param: click.Option, value: tuple[str, ...]
     ) -> t.Any:  # the SDK's private _ConfigInput
         """`--config`: a file that cannot be read or is not JSON, or a variable singer-sdk
         would misread, is one line each and exit 1, not a traceback."""
-        if problems := inputs.config_problems(value, os.environ):
+        if problems := inputs.config_problems(value, os.environ, cls.setting_names()):
             for problem in problems:
                 cls.logger.error(problem)
             ctx.exit(1)
@@ -275,7 +283,7 @@ class TapGongFlows(Tap):
             if kwargs.get(option) is not None:
                 kwargs[option], problem, remark = inputs.json_option(kwargs[option], option)
                 if remark:
-                    cls.logger.info(remark)
+                    cls.logger.warning(remark)
                 if problem:
                     cls.logger.error(problem)
                     sys.exit(1)

@@ -122,7 +122,8 @@ def test_an_unknown_option_is_one_line():
     assert run.code == 2
     assert len(errors(run)) == 1
     assert "--bogus" in errors(run)[0]
-    assert errors(run)[0].endswith("Run with --help for the options.")
+    assert errors(run)[0].endswith(" Run with --help for the options.")
+    assert "?." not in errors(run)[0]
     assert "Traceback" not in run.stderr
     assert "Usage:" not in run.stderr
 
@@ -205,7 +206,9 @@ def test_an_empty_state_file_is_a_first_run(gong_factory, tmp_path):
     gong = gong_factory(make_world(owners=2))
     run = run_tap(tap_config(gong), tmp_path, state="")
     assert run.code == 0, run.stderr
-    assert "is empty: this run starts a new pass" in run.stderr
+    (warning,) = [line for line in run.stderr.splitlines() if "is empty" in line]
+    assert "WARNING" in warning
+    assert "is empty: no STATE was kept, this run starts a new pass." in warning
     assert run.states[-1]["bookmarks"]["flows"]["last_owner"] is None
 
 
@@ -217,3 +220,51 @@ def test_a_failed_run_ends_with_its_last_state_after_the_records(gong_factory, t
     last = run.messages[-1]
     assert last["type"] == "STATE"
     assert last["value"]["bookmarks"]["flows"]["last_owner"] == "owner0001@example.com"
+
+
+def test_singer_sdks_own_settings_are_settings_and_their_typos_are_caught(gong_factory, tmp_path):
+    gong = gong_factory(make_world(owners=1))
+    maps = {"flows": {"__alias__": "gong_flows"}}
+    run = run_tap(tap_config(gong, stream_maps=maps), tmp_path)
+    assert run.code == 0, run.stderr
+    assert "no setting of this tap" not in run.stderr
+    assert {m["stream"] for m in run.of_type("RECORD")} == {"gong_flows"}
+    typo = run_tap(tap_config(gong, stream_map=maps), tmp_path)
+    assert typo.code == 1
+    assert "stream_map is not a setting of this tap: did you mean stream_maps?" in typo.stderr
+
+
+def test_a_typod_variable_is_refused(gong_factory):
+    gong = gong_factory(make_world(owners=1))
+    env = {
+        "TAP_GONG_FLOWS_API_URL": gong.url,
+        "TAP_GONG_FLOWS_ACCESS_TOKEN": "t",
+        "TAP_GONG_FLOWS_FLOW_OWNER_EMAIL": '["owner0001@example.com"]',
+        "TAP_GONG_FLOWS__SELECT": '["flows.*"]',  # Meltano's: two underscores, left alone
+    }
+    run = run_cli("--config", "ENV", env=env)
+    assert_one_line(
+        run,
+        1,
+        "TAP_GONG_FLOWS_FLOW_OWNER_EMAIL is not a setting's variable: did you mean "
+        "TAP_GONG_FLOWS_FLOW_OWNER_EMAILS?",
+    )
+    assert gong.requests == []
+
+
+@pytest.mark.parametrize(
+    ("option", "content", "why"),
+    [
+        ("state", b'"x"', "is JSON but not an object"),
+        ("catalog", b"[]", "is JSON but not an object"),
+        ("state", '{"bookmarks": {}}'.encode("utf-16"), "is not UTF-8 text"),
+    ],
+    ids=["state-a-string", "catalog-a-list", "state-in-utf-16"],
+)
+def test_a_state_or_catalog_of_the_wrong_kind(config_file, tmp_path, option, content, why):
+    path = tmp_path / f"{option}.json"
+    path.write_bytes(content)
+    run = run_cli("--config", str(config_file), f"--{option}", str(path))
+    assert_one_line(
+        run, 1, f"The {option} file {path} {why}. Pass the file a previous run wrote, or none."
+    )

@@ -354,14 +354,15 @@ def readme_json(after: str) -> dict[str, t.Any]:
 @runs(
     r"tap-gong-flows --config config\.json \| target-jsonl > state\.json$",
     r"tap-gong-flows --config config\.json --state state\.json \| target-jsonl > next-state",
-    r"mv next-state\.json state\.json$",
+    r"\[ -s next-state\.json \] && mv next-state\.json state\.json$",
 )
 def test_the_first_run_and_the_next_without_meltano_as_the_readme_shows(
     user: ReadmeUser, tmp_path: Path
 ) -> None:
     """In a folder holding only the README's config.json (the stand-in's URL in place of
     Gong's, test credentials in place of the `...`): the first run, stopped by Gong's quota
-    within owner 2, then the next, from the STATE the target printed, then the `mv`."""
+    within owner 2; a next run that fails on a typo, whose empty file is not kept; then the
+    next, from the STATE the target printed, and the `mv`."""
     gong = user.pipeline.gong
     owners = owners_of(gong.world)
     example = readme_json("Write a `config.json`")
@@ -373,7 +374,7 @@ def test_the_first_run_and_the_next_without_meltano_as_the_readme_shows(
     first, second, move = (
         the_command_line(r"tap-gong-flows --config config\.json \| "),
         the_command_line(r"tap-gong-flows --config config\.json --state state\.json \| "),
-        the_command_line(r"mv next-state\.json "),
+        the_command_line(r"\[ -s next-state\.json \] && mv "),
     )
     gong.new_day()
     gong.daily_quota = 1 + 2 + 1  # the users page, owner 1's two pages, owner 2's first
@@ -385,6 +386,13 @@ def test_the_first_run_and_the_next_without_meltano_as_the_readme_shows(
     assert "quota is spent" in stopped.stderr
     state = json.loads((folder / "state.json").read_text())
     assert state["bookmarks"]["flows"]["last_owner"] == owners[0]
+
+    # A typo in config.json: the run fails before its first STATE; the state is kept.
+    (folder / "config.json").write_text(json.dumps({**config, "max_retrys": 1}))
+    assert shell(second, tap_environment(user), folder).returncode == 1
+    shell(move, tap_environment(user), folder)  # `[ -s ]` is false: exit 1, nothing moved
+    assert json.loads((folder / "state.json").read_text()) == state
+    (folder / "config.json").write_text(json.dumps(config))
 
     gong.reset_log()
     resumed = shell(second, tap_environment(user), folder)
