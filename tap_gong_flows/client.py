@@ -253,12 +253,6 @@ class GongStream(RESTStream[str | None]):
     def page_read(self, paginator: GongCursorPaginator) -> None:
         """A page of a cursor-paged list is in (`paginator.count` pages so far)."""
 
-    @override
-    def post_process(self, row: dict, context: t.Mapping[str, t.Any] | None = None) -> dict | None:
-        if self.selected:  # the SDK writes it: counted for the run's summary
-            self.services.progress.emitted(self.name)
-        return row
-
     def prepare_request_for(
         self, context: t.Mapping[str, t.Any] | None, token: str | None
     ) -> requests.PreparedRequest:

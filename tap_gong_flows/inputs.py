@@ -60,14 +60,14 @@ def json_option(given: t.IO[str], option: str) -> tuple[t.IO[str], str | None, s
     try:
         text = given.read()
     except UnicodeDecodeError:
-        problem = f"The {option} file {name} is not UTF-8 text."
-        return io.StringIO(""), f"{problem} Pass the file a previous run wrote, or none.", None
+        wrong = f"The {option} file {name} is not UTF-8 text."
+        return io.StringIO(""), f"{wrong} Pass the file a previous run wrote, or none.", None
     if option == "state" and not text.strip():
         warning = f"The state file {name} is empty: no STATE was kept, this run starts a new pass."
         return io.StringIO("{}"), None, warning
     problem = json_problem(text, f"The {option} file {name}")
     if problem is None and not isinstance(json.loads(text), dict):
         problem = f"The {option} file {name} is JSON but not an object."
-    if problem:
+    if problem is not None:
         return io.StringIO(text), f"{problem} Pass the file a previous run wrote, or none.", None
     return io.StringIO(text), None, None

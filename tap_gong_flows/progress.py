@@ -61,9 +61,10 @@ class RunProgress:
         self._pass_done = 0
         self.owners_done = already_done
 
-    def emitted(self, stream: str) -> None:
-        """One record of `stream` is written (main thread only)."""
-        self.rows[stream] += 1
+    def emitted(self, stream: str, rows: int) -> None:
+        """`rows` more records of `stream` are written (main thread only)."""
+        if rows:
+            self.rows[stream] += rows
 
     def time_left(self) -> float:
         """Seconds the owners left will take: the calls still to make (pages per owner as

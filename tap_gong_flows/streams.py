@@ -67,6 +67,8 @@ class WholeListStream(GongStream):
         for record in super().get_records(context):
             emitted += 1
             yield record
+        if self.selected:
+            self.services.progress.emitted(self.name, emitted)
         if deletes.why_not_enabled(self.activates_versions):
             return
         if why := deletes.why_list_not_complete(emitted):
@@ -283,6 +285,8 @@ class FlowsStream(GongStream):
                 record["flow_owner_email"] = owner
                 record["workspace_id"] = workspace_id
                 yield record
+        if self.selected:
+            self.services.progress.emitted(self.name, len(seen))
 
     @override
     def generate_child_contexts(
@@ -346,13 +350,14 @@ class FlowStepsBase(GongStream):
         steps = self.flows.owner_pass.steps
         if steps is None or context is None:
             return
-        emitted = False
+        emitted = 0
         for flow in steps.flows_for(list(context["flow_ids"])):
             for row in self.rows(flow):
                 if not emitted:
                     steps.done.note_emitted(self.name)
-                    emitted = True
+                emitted += 1
                 yield row
+        self.services.progress.emitted(self.name, emitted)
 
     def rows(self, flow: dict) -> Iterable[dict]:
         raise NotImplementedError

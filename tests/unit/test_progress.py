@@ -43,9 +43,10 @@ def test_the_summary_keeps_the_run_apart_from_the_pass_and_counts_every_stream()
     run.start_pass(12, 11, "2026-11-30")
     limiter.requests = 2
     run.owner_finished("l@x.com", 1, 1, skipped=False)
-    run.emitted("flows")
-    for _ in range(3):
-        run.emitted("flow_steps")
+    run.emitted("flows", 1)
+    run.emitted("flow_steps", 2)
+    run.emitted("flow_steps", 1)
+    run.emitted("users", 0)  # nothing: not named
     run.retried(None)
     clock.now += 1.5
     assert run.summary("complete") == (
