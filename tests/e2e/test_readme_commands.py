@@ -49,6 +49,7 @@ EXCUSED = {
     "bin/test --ignore=tests/e2e": "an example of bin/test's pytest arguments",
     "bin/test tests/e2e": "an example of bin/test's pytest arguments",
     ".venv/bin/python -m bench.run": "the benchmark, minutes long, run by hand for the figures",
+    ".venv/bin/python -m bench.run --repeat 3": "the benchmark as the figures were taken",
     "meltano run": "a name, not a command",
     "meltano config set <plugin> <setting> <value>": "the general form; its instances run",
     "meltano install tap-gong-flows target-postgres": "the meltano_project fixture runs it",
