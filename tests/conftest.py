@@ -180,11 +180,23 @@ class Zygote:
         line, self._buffer = self._buffer.split(b"\n", 1)
         return json.loads(line)
 
-    def run(self, argv: t.Sequence[str], folder: Path, timeout: float) -> TapRun:
+    def run(
+        self,
+        argv: t.Sequence[str],
+        folder: Path,
+        timeout: float,
+        env: t.Mapping[str, str] | None = None,
+    ) -> TapRun:
         zygote = self._start()
         assert zygote.stdin is not None
         out, err = folder / "tap.stdout", folder / "tap.stderr"
-        request = {"argv": list(argv), "cwd": str(ROOT), "stdout": str(out), "stderr": str(err)}
+        request = {
+            "argv": list(argv),
+            "cwd": str(ROOT),
+            "stdout": str(out),
+            "stderr": str(err),
+            "env": dict(env or {}),
+        }
         zygote.stdin.write((json.dumps(request) + "\n").encode())
         started = self._answer(None)
         assert started is not None

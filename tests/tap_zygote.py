@@ -7,8 +7,9 @@ stderr, signal handlers and exit code, and runs `tap_gong_flows.__main__.main()`
 real start (signals during the imports, the entry point, Meltano) start the CLI themselves.
 
 Protocol, one JSON object a line: the test sends {"argv", "cwd", "stdout", "stderr"} (paths of
-files for the run's output); the zygote answers {"pid"} at once and {"code"} when the run ends,
-with the exit code as subprocess gives it (negative: killed by that signal).
+files for the run's output) and "env" (variables the run adds); the zygote answers {"pid"} at
+once and {"code"} when the run ends, with the exit code as subprocess gives it (negative: killed
+by that signal).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ def _child(request: dict) -> None:
     """In the forked process: become the CLI run the request describes. Never returns."""
     try:
         os.chdir(request["cwd"])
+        os.environ.update(request.get("env") or {})
         for fd, path in ((1, request["stdout"]), (2, request["stderr"])):
             opened = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             os.dup2(opened, fd)

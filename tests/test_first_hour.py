@@ -3,31 +3,23 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
+import tempfile
 import time
 import typing as t
+from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, TapRun, discover, run_tap, selecting, tap_config
+from tests.conftest import ZYGOTE, TapRun, discover, run_tap, selecting, tap_config
 from tests.gong_standin import make_world
 
 
 def run_cli(*args: str, env: t.Mapping[str, str] | None = None) -> TapRun:
-    """`python -m tap_gong_flows ARGS` as a user types it, in its own process."""
-    done = subprocess.run(
-        [sys.executable, "-m", "tap_gong_flows", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, **(env or {})},
-        timeout=60,
-        check=False,
-    )
-    return TapRun(done.returncode, done.stdout, done.stderr)
+    """`python -m tap_gong_flows ARGS` as a user types it, each run its own process (forked
+    from the zygote, tests/tap_zygote.py, with `env` added to its environment)."""
+    with tempfile.TemporaryDirectory() as folder:
+        return ZYGOTE.run(args, Path(folder), 60, env)
 
 
 def errors(run: TapRun) -> list[str]:
