@@ -28,8 +28,6 @@ class RunProgress:
         self.owners_total = 0
         self.pass_started = ""
         self.owners_done = 0
-        self.owners_skipped = 0
-        self.records = 0
         self.retries = 0
         self._owner_retries: collections.Counter[str] = collections.Counter()
         self._lock = threading.Lock()
@@ -83,9 +81,7 @@ class RunProgress:
         self.owners_done += 1
         self._pass_done += 1
         self._pages_done += pages
-        self.records += records
         if skipped:
-            self.owners_skipped += 1
             self._run_skipped += 1
         with self._lock:
             retries = self._owner_retries.pop(owner, 0)
