@@ -170,6 +170,21 @@ SETTINGS: tuple[Setting, ...] = (
         title="Workspace ID",
         prose="Only flows of this Gong workspace (sent as workspaceId).",
     ),
+    Setting(
+        name="crm_prospect_ids",
+        json_type="array",
+        title="CRM prospect IDs",
+        prose="CRM ids of contacts or leads whose flow instances the flow_instances stream asks "
+        "Gong about (POST /v2/flows/prospects), with those of crm_prospect_ids_file and, when "
+        "tasks is selected, the contacts of the run's flow tasks.",
+    ),
+    Setting(
+        name="crm_prospect_ids_file",
+        json_type="string",
+        title="CRM prospect IDs file",
+        prose="Path of a text file with one CRM id a line (blank and # lines ignored), e.g. a "
+        "warehouse export: psql -Atc 'select id from crm.contact' > ids.txt.",
+    ),
     Number(
         name="max_requests_per_second",
         json_type="number",
