@@ -1,0 +1,119 @@
+"""The flow_instances bookmark: where the instance pass is, and the open instances it tracks.
+
+Small part (in every STATE message): `last_id`, the last CRM id of the pass done, and
+`crm_done`, whether the pass is past its CRM ids and asking for the instances it did not see
+open. Large part, `sets` (in at most two STATE messages a run, see streams.py): the open
+instances of the last complete pass with their status, and the instances this pass has
+accounted for, both sorted and compressed (about 8 to 12 bytes an instance). Every key is always
+written, so a state store that deep-merges STATE messages keeps the last whole bookmark.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import typing as t
+import zlib
+
+from tap_gong_flows.state import StateShapeError
+
+OPEN = ("Pending", "Running", "Paused")
+FINISHED = ("FinishedNoReply", "FinishedResponse", "Finished")
+GONE = ""  # asked for by its id, Gong no longer answered for it: it leaves the open set
+_CODES = dict(zip((*OPEN, *FINISHED, GONE), "PRUNFEG", strict=True))
+_STATUSES = {code: status for status, code in _CODES.items()}
+_OTHER = "*"  # a status Gong added after this release: "*<status>\t<id>"
+MAX_TEXT = 256 * 2**20  # decompressed; 2 x 1,000,000 instances take about 40 MB
+_SHAPE = (
+    'expected {"last_id": <CRM id or null>, "crm_done": <true or false>, "sets": <the '
+    "compressed instance sets, or absent>}"
+)
+
+
+def is_open(status: str) -> bool:
+    """Open, or a status this release does not know (kept, so a later pass asks again)."""
+    return status not in FINISHED and status != GONE
+
+
+def encode(open_set: t.Mapping[str, str], seen: t.Mapping[str, str]) -> str:
+    """Both sets as one ASCII string: sorted lines, zlib, base64."""
+    lines = [_line("O", i, s) for i, s in sorted(open_set.items())]
+    lines += [_line("S", i, s) for i, s in sorted(seen.items())]
+    return base64.b64encode(zlib.compress("\n".join(lines).encode(), 9)).decode("ascii")
+
+
+def _line(part: str, instance_id: str, status: str) -> str:
+    code = _CODES.get(status)
+    return f"{part}{code}{instance_id}" if code else f"{part}{_OTHER}{status}\t{instance_id}"
+
+
+def decode(text: str) -> tuple[dict[str, str], dict[str, str]]:
+    """The (open, seen) sets of `encode`'s string; StateShapeError when it is not one."""
+    try:
+        packed = base64.b64decode(text.encode("ascii"), validate=True)
+        inflate = zlib.decompressobj()
+        raw = inflate.decompress(packed, MAX_TEXT)
+        lines = raw.decode().split("\n") if raw else []
+    except (ValueError, UnicodeError, binascii.Error, zlib.error) as exc:
+        raise _bad(f"its sets do not decode ({exc})") from exc
+    if inflate.unconsumed_tail or not inflate.eof:
+        raise _bad("its sets are truncated or larger than any pass writes")
+    sets: dict[str, dict[str, str]] = {"O": {}, "S": {}}
+    for line in lines:
+        part, code, rest = line[:1], line[1:2], line[2:]
+        if code == _OTHER and "\t" in rest:
+            status, instance_id = rest.split("\t", 1)
+        else:
+            status, instance_id = _STATUSES.get(code, "?"), rest
+        if part not in sets or status == "?" or not instance_id or _has_space(instance_id):
+            raise _bad(f"a line of its sets is not an instance ({line[:40]!r})")
+        sets[part][instance_id] = status
+    return sets["O"], sets["S"]
+
+
+def _has_space(text: str) -> bool:
+    return any(char.isspace() for char in text)
+
+
+def _bad(why: str) -> StateShapeError:
+    return StateShapeError(
+        f"The state's bookmarks.flow_instances is not of this tap's shape: {why}; {_SHAPE}. "
+        "Pass a state written by tap-gong-flows, or none."
+    )
+
+
+@dataclasses.dataclass
+class InstanceBookmark:
+    """The instance pass as a STATE carries it."""
+
+    last_id: str | None = None  # the last CRM id this pass is done with
+    crm_done: bool = False  # past the CRM ids: asking for the open ones it did not see
+    open: dict[str, str] = dataclasses.field(default_factory=dict)  # last complete pass
+    seen: dict[str, str] = dataclasses.field(default_factory=dict)  # this pass so far
+    sets_carried: bool = True  # False: the STATE had the small part only
+
+    @classmethod
+    def from_bookmark(cls, bookmark: t.Mapping[str, t.Any], sets: str | None) -> InstanceBookmark:
+        """The bookmark (its small part) with its `sets` (None: the STATE lacked them)."""
+        last_id, crm_done = bookmark.get("last_id"), bookmark.get("crm_done", False)
+        extra = set(bookmark) - {"last_id", "crm_done", "sets"}
+        if extra or not (last_id is None or (isinstance(last_id, str) and last_id)):
+            raise _bad(f"got {dict(bookmark)!r}")
+        if not isinstance(crm_done, bool) or (sets is not None and not isinstance(sets, str)):
+            raise _bad(f"got {dict(bookmark)!r}")
+        open_set, seen = decode(sets) if sets is not None else ({}, {})
+        return cls(last_id, crm_done, open_set, seen, sets_carried=sets is not None)
+
+    @property
+    def in_pass(self) -> bool:
+        """Whether a pass is under way (some of its CRM ids are done)."""
+        return self.last_id is not None or self.crm_done
+
+    def small(self) -> dict[str, t.Any]:
+        """What every STATE message carries."""
+        return {"last_id": self.last_id, "crm_done": self.crm_done}
+
+    def whole(self) -> dict[str, t.Any]:
+        """The small part and the sets: for the few STATE messages that carry them."""
+        return {**self.small(), "sets": encode(self.open, self.seen)}
