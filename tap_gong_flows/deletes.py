@@ -49,6 +49,21 @@ def why_pass_not_trusted(
     return None
 
 
+def why_tasks_not_trusted(done: OwnerPass, max_refused_share: float) -> str | None:
+    """The tasks of a pass that also listed flows: Gong refused the tasks of more than
+    `max_refused_share` of the owners whose flows it listed (counted apart, so a refused tasks
+    call never fails the flows)."""
+    if not done.tasks_refused:
+        return None
+    asked = done.accepted
+    if done.tasks_refused >= asked or done.tasks_refused / asked > max_refused_share:
+        return (
+            f"Gong refused the tasks of {done.tasks_refused} of {asked} owners, more than "
+            f"max_refused_owner_share ({max_refused_share:g})"
+        )
+    return None
+
+
 def why_list_not_complete(rows: int) -> str | None:
     """`users` and `workspaces` are whole lists each run: one that came back empty is not
     trusted to empty the table."""

@@ -82,7 +82,11 @@ class GongFatalError(FatalAPIError, GongTapError):
         super().__init__(f"Gong answered{asked} {describe_response(response)}. {hint}".strip())
 
 
-class OwnerRejectedError(GongFatalError):
+class OwnerRefusedError(GongTapError):
+    """One owner cannot be fetched on its own account: the pass skips it and counts it."""
+
+
+class OwnerRejectedError(GongFatalError, OwnerRefusedError):
     """Gong refused one owner on its own (unknown, deactivated, no Engage licence)."""
 
     def __init__(self, response: requests.Response, owner: str) -> None:

@@ -15,7 +15,7 @@ import datetime as dt
 import typing as t
 
 from tap_gong_flows import deletes
-from tap_gong_flows.errors import AllOwnersRefusedError, OwnerRejectedError, QuotaSpentError
+from tap_gong_flows.errors import AllOwnersRefusedError, OwnerRefusedError, QuotaSpentError
 from tap_gong_flows.prefetch import OrderedPrefetcher
 
 if t.TYPE_CHECKING:
@@ -118,7 +118,7 @@ class KeyPass:
             for record in rows(key, counted()):
                 ids.append(record["id"])
                 yield record
-        except OwnerRejectedError as exc:
+        except OwnerRefusedError as exc:
             self.services.logger.warning("Skipping owner %s: %s", key, exc)
             self.done.refused += 1
             self._first_refusal = self._first_refusal or str(exc)
@@ -299,6 +299,11 @@ class KeyPass:
                 done.accepted,
             )
             return
+        if "tasks" in done.streams and (
+            why := deletes.why_tasks_not_trusted(done, self.rules.max_refused_share)
+        ):
+            logger.warning("No ACTIVATE_VERSION for tasks: %s.", why)
+            deletes.hold_back(done, ["tasks"])
         if silent := deletes.streams_without_rows(done, self.parts.streams):
             logger.warning(
                 "No ACTIVATE_VERSION for %s: this pass emitted no row for %s, so a target "

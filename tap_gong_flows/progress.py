@@ -38,6 +38,7 @@ class RunProgress:
         self._pages_done = 0  # pages of the owners this run finished
         self.rows: collections.Counter[str] = collections.Counter()  # records written, by stream
         self.latency: float | None = None  # moving average of Gong's answer time, seconds
+        self.notes: list[str] = []  # a pass's own line, repeated in the summary
 
     def answered(self, seconds: float) -> None:
         """Count one answer's latency into the moving average (from any thread)."""
@@ -120,7 +121,7 @@ class RunProgress:
             f", {self.limiter.waited:.1f} s waited on rate limits"
         )
         parts.append(f"{self.clock() - self.started:.1f} s elapsed.")
-        return "; ".join(parts)
+        return " ".join(["; ".join(parts), *self.notes])
 
 
 def count(number: int, one: str, many: str | None = None) -> str:

@@ -12,6 +12,7 @@ if t.TYPE_CHECKING:
     import requests
 
     from tap_gong_flows.budget import CallBudget
+    from tap_gong_flows.instance_state import InstanceBookmark
     from tap_gong_flows.progress import RunProgress
     from tap_gong_flows.rate_limit import RateLimiter
     from tap_gong_flows.stopping import StopSwitch
@@ -40,6 +41,9 @@ class RunServices:
         self.logger = logger
         self.started_ms = started_ms  # when the run started: the version of whole lists
         self.single_attempt = False  # --test: one request, no retries
+        # The flow_instances bookmark as the state gave it, sets included (the tap keeps the
+        # sets out of the SDK's state, which every STATE message would repeat): see streams.py.
+        self.instances_found: InstanceBookmark | None = None
         self._make_budget = make_budget
 
     @cached_property

@@ -20,7 +20,7 @@ from tap_gong_flows.errors import GongTapError
 from tap_gong_flows.ids import is_whole
 from tap_gong_flows.steps import MAX_WAITING
 
-COUNTS = ("accepted", "refused", "records")
+COUNTS = ("accepted", "refused", "records", "tasks_refused")
 FIELDS = ("streams", "emitted", "waiting")
 DAY_KEYS = ("day", "day_requests")  # the call budget's count of the day: see budget.py
 # What a bookmark without "streams" covered: the tap's releases before flow_steps synced flows only.
@@ -53,6 +53,7 @@ class OwnerPass:
     accepted: int = 0  # owners Gong accepted in this pass
     refused: int = 0  # owners Gong refused (skipped) in this pass
     records: int = 0  # flow records emitted in this pass
+    tasks_refused: int = 0  # owners whose flows Gong listed and whose tasks it refused
     # The streams every run of this pass synced in full: the only ones its end may activate.
     # A stream selected in some runs of the pass only, or whose data came back incomplete
     # (a steps answer without a flow asked for), has rows this pass never emitted.
@@ -84,8 +85,9 @@ class OwnerPass:
             raise StateShapeError(
                 "The state's bookmarks.flows is not of this tap's shape: expected "
                 '{"version": <integer>, "last_owner": <email or null>, "accepted": <count>, '
-                f'"refused": <count>, "records": <count>, "streams": [<name>, ...], "emitted": '
-                f'[<name>, ...], "waiting": [<at most {MAX_WAITING} flow ids>]}}, got '
+                '"refused": <count>, "records": <count>, "tasks_refused": <count>, "streams": '
+                '[<name>, ...], "emitted": [<name>, ...], "waiting": '
+                f"[<at most {MAX_WAITING} flow ids>]}}, got "
                 f"{dict(bookmark)!r}. Pass a state written by tap-gong-flows, or none for a "
                 "full pass."
             )
@@ -114,7 +116,11 @@ class OwnerPass:
         return owners[bisect.bisect_right(owners, self.last_owner) :]
 
     def bookmark(self) -> dict[str, t.Any]:
-        return dataclasses.asdict(self)
+        written = dataclasses.asdict(self)
+        if not self.tasks_refused and "tasks" not in self.streams:
+            # Read only to judge tasks: a pass that may activate tasks writes it in every STATE.
+            del written["tasks_refused"]
+        return written
 
     def keep_streams(self, names: t.Iterable[str]) -> None:
         """Keep only the streams in `names` as ones this pass may activate."""

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import typing as t
 from functools import cached_property
 
 from typing_extensions import override
 
-from tap_gong_flows import deletes, errors, sdk_compat
-from tap_gong_flows.client import GongStream
-from tap_gong_flows.errors import GongTapError
+from tap_gong_flows import crm_ids, deletes, errors, sdk_compat
+from tap_gong_flows.client import GongStream, is_owner_refusal
+from tap_gong_flows.errors import (
+    GongFatalError,
+    GongTapError,
+    OwnerRefusedError,
+    OwnerRejectedError,
+)
+from tap_gong_flows.id_batches import BatchRefusedError, IdBatches
 from tap_gong_flows.ids import id_problem, record_id
+from tap_gong_flows.instance_pass import InstancePass
+from tap_gong_flows.instance_state import InstanceBookmark
 from tap_gong_flows.key_pass import KeyPass, PassParts, PassRules
 from tap_gong_flows.state import OwnerPass
 from tap_gong_flows.steps import FlowNotFoundError
@@ -200,12 +209,21 @@ class FlowsStream(GongStream):
     def owner_pass(self) -> KeyPass:
         """The pass over the owners this run takes part in (made when first asked)."""
         found = dict(self.stream_state)
-        steps = [s for s in self.child_streams if s.selected]
-        activated = [self, *steps] if self.selected else steps
+        steps = [s for s in self.steps_streams if s.selected]
+        if self.tasks is not None and self.config.get("company_flows_only", False):
+            self.tasks.turn_off(
+                "company_flows_only fetches one owner a pass, and tasks are asked for each "
+                "owner. Unset company_flows_only to sync tasks, or deselect tasks (meltano "
+                "select tap-gong-flows --rm tasks '*') to silence this."
+            )
+        tasks = [self.tasks] if self.tasks is not None else []
+        activated = [*([self] if self.selected else []), *steps, *tasks]
         by_name = {stream.name: stream for stream in activated}
         parts = PassParts(
             name=self.name,
-            fetch=lambda owner: self.fetch_pages({"flow_owner_email": owner}),
+            fetch=lambda owner: (
+                self.fetch_pages({"flow_owner_email": owner}) if self.lists_flows else iter(())
+            ),
             write_state=self._write_state,
             streams=list(by_name),
             stamp=lambda version: _stamp_all(activated, version),
@@ -222,13 +240,33 @@ class FlowsStream(GongStream):
             self.owners, OwnerPass.from_bookmark(found), found, parts, rules, self.services
         )
 
+    @cached_property
+    def lists_flows(self) -> bool:
+        """Whether the owner pass fetches flows: not with only tasks selected, where an owner
+        costs its tasks call alone."""
+        return self.selected or any(s.selected for s in self.steps_streams)
+
+    @property
+    def steps_streams(self) -> list[FlowStepsBase]:
+        return [s for s in self.child_streams if isinstance(s, FlowStepsBase)]
+
+    @property
+    def tasks(self) -> TasksStream | None:
+        """The tasks stream, when this run syncs it (and Gong has not refused its scope)."""
+        return next((s for s in self.child_streams if isinstance(s, TasksStream) and s.syncs), None)
+
     def _steps_calls(self, done: OwnerPass) -> StepsCalls:
-        post = t.cast("FlowStepsBase", self.child_streams[0]).post
+        selected = [s for s in self.steps_streams if s.selected]
+
+        def sync(ids: list[str]) -> None:
+            for stream in selected:  # both share the batch's one call (StepsCalls.flows_for)
+                stream.sync({"flow_ids": ids})
+
         return StepsCalls(
             done,
-            names=[s.name for s in self.child_streams if s.selected],
-            sync=lambda ids: sdk_compat.sync_children(self, {"flow_ids": ids}),
-            post=post,
+            names=[s.name for s in selected],
+            sync=sync,
+            post=self.steps_streams[0].post,
             may_send=lambda: self.services.budget.spent() is None,
             activates=self.activates_versions,
             logger=self.logger,
@@ -287,6 +325,8 @@ class FlowsStream(GongStream):
                 yield record
         if self.selected:
             self.services.progress.emitted(self.name, len(seen))
+        if (tasks := self.tasks) is not None:
+            tasks.sync_owner(owner, self.owner_pass.done, alone=not self.lists_flows)
 
     @override
     def generate_child_contexts(
@@ -295,7 +335,21 @@ class FlowsStream(GongStream):
         return ()  # the steps streams sync once per batch of 20 flows, not once per flow record
 
 
-class FlowStepsBase(GongStream):
+class PostStream(GongStream):
+    """A POST endpoint that a pass drives (never the SDK, once per parent record), with the
+    flows stream at hand; not selected unless a run asks for it."""
+
+    selected_by_default = False
+    payload_as_json = True
+    # One bookmark for the stream, not one state entry per call.
+    state_partitioning_keys: t.ClassVar[list[str]] = []
+
+    def __init__(self, tap: Tap, services: RunServices, flows: FlowsStream) -> None:
+        super().__init__(tap, services, http_method="POST")
+        self.flows = flows
+
+
+class FlowStepsBase(PostStream):
     """POST /v2/flows/steps for a batch of at most 20 flow ids the owner pass saw.
 
     An SDK child of flows, so selecting it runs the owner pass even when flows itself is not
@@ -303,17 +357,9 @@ class FlowStepsBase(GongStream):
     """
 
     parent_stream_type = FlowsStream
-    selected_by_default = False
     path = "/v2/flows/steps"
     records_key = "flows"
     paginated = False
-    payload_as_json = True
-    # One bookmark for the stream, not one state entry per batch.
-    state_partitioning_keys: t.ClassVar[list[str]] = []
-
-    def __init__(self, tap: Tap, services: RunServices, flows: FlowsStream) -> None:
-        super().__init__(tap, services, http_method="POST")
-        self.flows = flows
 
     @override
     def prepare_request_payload(
@@ -384,3 +430,323 @@ class FlowDefinitionsStream(FlowStepsBase):
     @override
     def rows(self, flow: dict) -> Iterable[dict]:
         yield {k: v for k, v in flow.items() if k != "steps"}
+
+
+class TasksScopeError(GongFatalError):
+    """Gong refused /v2/tasks to these credentials: a scope the token lacks, not an owner."""
+
+
+class TasksStream(PostStream):
+    """POST /v2/tasks once per owner of the flows pass: the owner's open Engage call tasks.
+
+    An SDK child of flows, synced by the owner pass after each owner's flows, so the pass's
+    bookmark, budget and refusal counts cover it.
+    """
+
+    name = "tasks"
+    parent_stream_type = FlowsStream
+    path = "/v2/tasks"
+    records_key = "tasks"
+    primary_keys = ("id",)
+    FILTER: t.ClassVar[dict[str, list[str]]] = {
+        "types": ["FLOW", "MANUAL"],
+        "taskAction": ["CALL"],
+        "status": ["OPEN"],
+    }
+
+    def __init__(self, tap: Tap, services: RunServices, flows: FlowsStream) -> None:
+        super().__init__(tap, services, flows)
+        self.crm_ids: set[str] = set()  # the contacts of the flow tasks this run emitted
+        self.off = False  # skipped for the rest of the run
+        self._rows: list[dict] = []
+        self._owner: str | None = None
+
+    @property
+    def syncs(self) -> bool:
+        return self.selected and not self.off
+
+    def turn_off(self, why: str, done: OwnerPass | None = None) -> None:
+        """Skip the stream for the rest of the run, with one WARNING; no ACTIVATE_VERSION."""
+        self.off = True
+        if done is not None:
+            deletes.hold_back(done, [self.name])
+        self.logger.warning(
+            "Skipping the tasks stream for the rest of this run: %s The other streams go on; no "
+            "ACTIVATE_VERSION is sent for tasks in this pass.",
+            why,
+        )
+
+    @cached_property
+    def user_ids(self) -> dict[str, str]:
+        """Gong user id by lower-cased email, from the one read of /v2/users a run."""
+        return {u.email.lower(): u.id for u in self.flows.users.gong_users() if u.email}
+
+    @override
+    def prepare_request_payload(
+        self, context: t.Mapping[str, t.Any] | None, next_page_token: str | None
+    ) -> dict | None:
+        task_filter: dict[str, t.Any] = {"userId": context["user_id"] if context else ""}
+        task_filter.update(self.FILTER)
+        if self.config.get("workspace_id"):
+            task_filter["workspaceId"] = self.config["workspace_id"]
+        body: dict[str, t.Any] = {"filter": task_filter}
+        if next_page_token:  # Gong's paged POST endpoints take the cursor in the body
+            body["cursor"] = next_page_token
+        return body
+
+    @override
+    def get_url_params(self, context: t.Any, next_page_token: str | None) -> dict[str, t.Any]:
+        return {}
+
+    @override
+    def validate_response(self, response: requests.Response) -> None:
+        status = response.status_code
+        if status == 403:
+            raise TasksScopeError(
+                response,
+                hint="The credentials lack the api:tasks:read scope that /v2/tasks needs.",
+            )
+        if self._owner and (
+            (status == 404 and errors.gong_body(response).get("errors"))
+            or (status == 400 and is_owner_refusal(response, self._owner))
+        ):
+            raise OwnerRejectedError(response, self._owner)
+        super().validate_response(response)
+
+    def sync_owner(self, owner: str, done: OwnerPass, *, alone: bool) -> None:
+        """Fetch the owner's tasks, then emit them. A 403 skips the stream for the run. An
+        owner Gong refuses is skipped: `alone` (no flows fetched), as an owner of the pass;
+        else its tasks only, counted apart (`tasks_refused`), so its flows still count."""
+        try:
+            rows = self._owner_tasks(owner)
+        except OwnerRefusedError as exc:
+            if alone:
+                raise
+            done.tasks_refused += 1
+            self.logger.warning("Skipping the tasks of owner %s: %s", owner, exc)
+            return
+        except TasksScopeError as exc:
+            self.turn_off(str(exc), done)
+            return
+        self._rows = [self._row(task, owner) for task in rows.values()]
+        try:
+            self.sync({"flow_owner_email": owner})
+        finally:
+            self._rows = []
+        if rows:
+            done.add_records(self.name, len(rows))
+
+    def _owner_tasks(self, owner: str) -> dict[str, dict]:
+        """The owner's tasks by id (each once), from every page of its answer."""
+        user_id = self.user_ids.get(owner)
+        if user_id is None:
+            raise OwnerRefusedError(
+                "GET /v2/users lists no user with this email, so its tasks cannot be asked for "
+                "(POST /v2/tasks takes a Gong user id)."
+            )
+        self._owner = owner
+        try:
+            pages = self.fetch_pages({"flow_owner_email": owner, "user_id": user_id})
+            return {task["id"]: task for page in pages for task in page}
+        finally:
+            self._owner = None
+
+    def _row(self, task: dict, owner: str) -> dict:
+        """The task with every id a string, its owner's email, and its contacts noted."""
+        for key in ("userId",):
+            if task.get(key) is not None:
+                task[key] = record_id(task[key])
+        for key in ("flow", "priority"):
+            part = task.get(key)
+            if isinstance(part, dict) and part.get("id") is not None:
+                part["id"] = record_id(part["id"])
+        step = task.get("flow", {}).get("step") if isinstance(task.get("flow"), dict) else None
+        if isinstance(step, dict) and step.get("id") is not None:
+            step["id"] = record_id(step["id"])
+        if task.get("type") == "FLOW":
+            contacts = [task.get("contact"), *(task.get("additionalContacts") or [])]
+            for contact in contacts:
+                crm_id = contact.get("crmId") if isinstance(contact, dict) else None
+                if isinstance(crm_id, str) and crm_id.strip():
+                    self.crm_ids.add(crm_id.strip())
+        task["owner_email"] = owner
+        return task
+
+    @override
+    def get_records(self, context: t.Mapping[str, t.Any] | None) -> Iterable[dict]:
+        yield from self._rows
+        self.services.progress.emitted(self.name, len(self._rows))
+
+
+class FlowInstancesStream(PostStream):
+    """POST /v2/flows/prospects over the CRM ids, then for the instances that left the open set.
+
+    Never activated: a pass does not list the instances that finished in earlier passes, so an
+    ACTIVATE_VERSION would delete them.
+    """
+
+    name = "flow_instances"
+    path = "/v2/flows/prospects"
+    records_key = "prospectsAssigned"
+    primary_keys = ("flowInstanceId",)
+    paginated = False
+
+    def __init__(self, tap: Tap, services: RunServices, flows: FlowsStream) -> None:
+        super().__init__(tap, services, flows)
+        self.changes: list[dict] = []  # the current batch's change rows, for the child stream
+
+    @override
+    def prepare_request_payload(
+        self, context: t.Mapping[str, t.Any] | None, next_page_token: str | None
+    ) -> dict | None:
+        return {context["what"]: list(context["ids"])} if context else {}
+
+    @override
+    def validate_response(self, response: requests.Response) -> None:
+        if response.status_code == 400:
+            raise BatchRefusedError(response, hint="")
+        super().validate_response(response)
+
+    @override
+    def page_records(self, response: requests.Response) -> list[dict]:
+        body = errors.gong_body(response)
+        records = body.get(self.records_key)
+        if not isinstance(records, list) or not all(
+            isinstance(r, dict) and instance_id_problem(r.get("flowInstanceId")) == ""
+            for r in records
+        ):
+            raise GongTapError(
+                f"Gong answered {self.path} with a body of the wrong shape (requestId "
+                f"{body.get('requestId') or 'none'}): expected a '{self.records_key}' list of "
+                "objects that each have a 'flowInstanceId'. Nothing of this answer was emitted."
+            )
+        for record in records:
+            for key in ("flowInstanceId", "crmProspectId", "flowId", "workspaceId"):
+                if isinstance(record.get(key), (int, float)) and not isinstance(record[key], bool):
+                    record[key] = record_id(record[key])
+        return records
+
+    def post(self, what: str, ids: list[str]) -> list[dict]:
+        """One call for `ids` of the kind `what` (retried like every call)."""
+        return [r for page in self.fetch_pages({"what": what, "ids": ids}) for r in page]
+
+    def crm_ids(self) -> list[str]:
+        """The configured CRM ids and the contacts of this run's flow tasks, sorted."""
+        configured, _ = crm_ids.configured_ids(self.config)  # checked when the tap started
+        tasks = self.flows.tasks
+        if tasks is None or not tasks.crm_ids:
+            return configured
+        return sorted(set(configured) | tasks.crm_ids)
+
+    @cached_property
+    def instance_pass(self) -> InstancePass:
+        found = self.services.instances_found or InstanceBookmark()
+        self.services.instances_found = None  # the pass carries it from here
+        return InstancePass(
+            self.crm_ids(),
+            found,
+            IdBatches(
+                "crmProspectsIds", lambda ids: self.post("crmProspectsIds", ids), self.logger
+            ),
+            IdBatches(
+                "flowInstanceIds", lambda ids: self.post("flowInstanceIds", ids), self.logger
+            ),
+            may_send=lambda: self.services.budget.spent() is None,
+            seen_at=dt.datetime.fromtimestamp(
+                self.services.started_ms / 1000, dt.timezone.utc
+            ).isoformat(timespec="seconds"),
+            logger=self.logger,
+        )
+
+    def _batches(self, what: str) -> IdBatches:
+        return IdBatches(what, lambda ids: self.post(what, ids), self.logger)
+
+    @property
+    def _children(self) -> list[FlowInstanceChangesStream]:
+        return [
+            s for s in self.child_streams if isinstance(s, FlowInstanceChangesStream) and s.selected
+        ]
+
+    @override
+    def get_records(self, context: t.Mapping[str, t.Any] | None) -> Iterable[dict]:
+        if self.services.day_spent_at_start:
+            return
+        if self.flows.stopped_at_budget:
+            self.logger.info(
+                "The instance pass waits for a later run: the owner pass stopped at the call "
+                "budget, and it goes first."
+            )
+            return
+        found = self.services.instances_found
+        if not self.crm_ids() and (found is None or not (found.open or found.in_pass)):
+            self.logger.info(
+                "No CRM id to ask about: set crm_prospect_ids or crm_prospect_ids_file, or "
+                "select tasks (their contacts' ids are asked about). No request is sent."
+            )
+            return
+        instance_pass = self.instance_pass
+        emitted = 0
+        while (batch := instance_pass.next_batch()) is not None:
+            emitted += len(batch.instances)
+            yield from batch.instances
+            if batch.changes and (children := self._children):
+                self.changes = batch.changes
+                for child in children:
+                    child.sync({"batch": len(batch.changes)})
+                self.changes = []
+            instance_pass.commit(batch)
+        if self.selected:
+            self.services.progress.emitted(self.name, emitted)
+        summary = instance_pass.summary()
+        self.logger.info(summary)
+        self.services.progress.notes.append(summary)
+        self.write_whole_state()
+
+    @override
+    def generate_child_contexts(
+        self, record: dict, context: t.Mapping[str, t.Any] | None
+    ) -> Iterable[dict | None]:
+        return ()  # the change rows sync once per batch, from the pass
+
+    def write_whole_state(self) -> bool:
+        """A STATE with the instance sets (at most twice a run: the pass's end, the run's end);
+        every other STATE carries the bookmark's small part. False: there is nothing to carry."""
+        if "instance_pass" in self.__dict__:
+            bookmark = self.instance_pass.bookmark
+        elif self.services.instances_found is not None:
+            bookmark = self.services.instances_found
+        else:
+            return False
+        self.stream_state.clear()
+        self.stream_state.update(bookmark.whole())
+        sdk_compat.write_state(self)
+        self.stream_state.pop("sets")
+        return True
+
+
+class FlowInstanceChangesStream(GongStream):
+    """One row each time a pass sees a flow instance's status differ from the last pass."""
+
+    name = "flow_instance_changes"
+    parent_stream_type = FlowInstancesStream
+    path = FlowInstancesStream.path
+    primary_keys = ("flowInstanceId", "seen_at")
+    selected_by_default = False
+    state_partitioning_keys: t.ClassVar[list[str]] = []
+
+    def __init__(self, tap: Tap, services: RunServices, instances: FlowInstancesStream) -> None:
+        super().__init__(tap, services)
+        self.instances = instances
+
+    @override
+    def get_records(self, context: t.Mapping[str, t.Any] | None) -> Iterable[dict]:
+        yield from self.instances.changes
+        self.services.progress.emitted(self.name, len(self.instances.changes))
+
+
+def instance_id_problem(value: object) -> str:
+    """Why `value` is no flow instance id the bookmark can keep, or ""."""
+    problem = id_problem(value, "flow instance")
+    if not problem and isinstance(value, str) and any(c.isspace() for c in value):
+        return f"a flow instance id with white space ({value!r})"
+    return problem

@@ -23,7 +23,9 @@ from typing_extensions import override
 from tap_gong_flows import inputs, redact, sdk_compat, settings
 from tap_gong_flows import streams as gong_streams
 from tap_gong_flows.budget import CallBudget
+from tap_gong_flows.crm_ids import configured_ids
 from tap_gong_flows.errors import GongTapError
+from tap_gong_flows.instance_state import InstanceBookmark
 from tap_gong_flows.progress import RunProgress
 from tap_gong_flows.rate_limit import RateLimitedSession, RateLimiter
 from tap_gong_flows.services import RunServices
@@ -34,7 +36,16 @@ if t.TYPE_CHECKING:
     from singer_sdk.streams import Stream
 
 SECRET_SETTINGS = tuple(s.name for s in settings.SETTINGS if s.secret)
-STREAM_ORDER = ("workspaces", "users", "flows", "flow_steps", "flow_definitions")
+STREAM_ORDER = (
+    "workspaces",
+    "users",
+    "flows",
+    "flow_steps",
+    "flow_definitions",
+    "tasks",
+    "flow_instances",  # after flows: the instance pass goes after the owner pass
+    "flow_instance_changes",
+)
 
 
 def _stream_rank(name: str) -> int:
@@ -97,7 +108,14 @@ class TapGongFlows(Tap):
             )
         OwnerPass.from_bookmark(bookmarks.get("flows", {}))
         CallBudget.from_bookmark(bookmarks.get("flows", {}), None, None, lambda: 0)
+        if "flow_instances" in bookmarks:
+            instances = bookmarks["flow_instances"]
+            self.services.instances_found = InstanceBookmark.from_bookmark(
+                instances, instances.get("sets")
+            )
         super().load_state(state)
+        # The sets go out in a run's few whole STATEs only, not in every STATE the SDK writes.
+        self.state.get("bookmarks", {}).get("flow_instances", {}).pop("sets", None)
 
     @property
     def secrets(self) -> list[str]:
@@ -117,6 +135,7 @@ class TapGongFlows(Tap):
             problems = super()._validate_config(raise_errors=False) + problems
         except Exception as exc:
             problems.insert(0, str(exc))
+        problems += configured_ids(config)[1]
         typos, others = settings.unknown_names(config, self.setting_names())
         problems = typos + problems
         if others:
@@ -159,12 +178,16 @@ class TapGongFlows(Tap):
         services = self.services
         users = gong_streams.UsersStream(self, services)
         flows = gong_streams.FlowsStream(self, services, users)
+        instances = gong_streams.FlowInstancesStream(self, services, flows)
         return [
             gong_streams.WorkspacesStream(self, services),
             users,
             flows,
             gong_streams.FlowStepsStream(self, services, flows),
             gong_streams.FlowDefinitionsStream(self, services, flows),
+            gong_streams.TasksStream(self, services, flows),
+            instances,
+            gong_streams.FlowInstanceChangesStream(self, services, instances),
         ]
 
     @property
@@ -236,14 +259,20 @@ class TapGongFlows(Tap):
         outside it, as when the target closes the tap's output while a record is written.
         """
         flows = t.cast("gong_streams.FlowsStream", self.streams["flows"])
+        instances = t.cast("gong_streams.FlowInstancesStream", self.streams["flow_instances"])
         flows.close()
-        if outcome == "failed":
-            with contextlib.suppress(GongTapError, OSError):  # bad state, closed stdout
+        with contextlib.suppress(GongTapError, OSError):  # bad state, closed stdout
+            if outcome == "failed":
                 flows.write_last_state()
-                if self.state.get("bookmarks"):
-                    # Once more, even if unchanged (the SDK writes a state only once): a target
-                    # that keeps only a STATE after the last record (target-jsonl) has it.
-                    self.write_message(StateMessage(value=self.state))
+            # The run's last STATE carries the instance sets, whatever ended it.
+            if (
+                not instances.write_whole_state()
+                and outcome == "failed"
+                and self.state.get("bookmarks")
+            ):
+                # Once more, even if unchanged (the SDK writes a state only once): a target
+                # that keeps only a STATE after the last record (target-jsonl) has it.
+                self.write_message(StateMessage(value=self.state))
         if outcome == "complete" and flows.stopped_at_budget:
             outcome = "stopped at the call budget, the pass goes on in the next run"
         self.logger.info(self.services.progress.summary(outcome))

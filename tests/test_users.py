@@ -237,7 +237,10 @@ def test_every_stream_selected_emits_each_once(gong_factory, tmp_path, discovere
 
 def test_discover_gives_users_and_workspaces_with_schema_files_and_keys(discovered_catalog):
     entries = {s["tap_stream_id"]: s for s in discovered_catalog["streams"]}
-    assert list(entries) == ["workspaces", "users", "flows", "flow_steps", "flow_definitions"]
+    assert list(entries) == [
+        "workspaces", "users", "flows", "flow_steps", "flow_definitions", "tasks",
+        "flow_instances", "flow_instance_changes",
+    ]  # fmt: skip
     assert entries["users"]["key_properties"] == ["id"]
     assert entries["workspaces"]["key_properties"] == ["id"]
     assert entries["users"]["schema"]["properties"] == USERS_SCHEMA["properties"]

@@ -167,6 +167,11 @@ def test_bookmark_writes_every_key() -> None:
     }
 
 
+def test_a_pass_that_may_activate_tasks_always_writes_their_refusals() -> None:
+    assert OwnerPass(3, streams=["flows", "tasks"]).bookmark()["tasks_refused"] == 0
+    assert OwnerPass(3, tasks_refused=2).bookmark()["tasks_refused"] == 2
+
+
 def test_a_resumed_bookmark_keeps_its_streams_and_one_without_them_covered_flows_only() -> None:
     bookmark = {"version": 17, "last_owner": "b@x.com", "streams": ["flows", "flow_steps"]}
     assert OwnerPass.from_bookmark(bookmark).streams == ["flows", "flow_steps"]
