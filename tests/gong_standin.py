@@ -720,7 +720,7 @@ class GongStandIn:
     ) -> None:
         if page_size < 1 or (rate_limit is not None and rate_limit < 1):
             raise ValueError("page_size and rate_limit must be at least 1")
-        if (prospects_id_limit or 1) < 1 or (tasks_page_size or 1) < 1:
+        if any(limit is not None and limit < 1 for limit in (prospects_id_limit, tasks_page_size)):
             raise ValueError("prospects_id_limit and tasks_page_size must be at least 1")
         self.world = world if world is not None else make_world()
         self.access_key, self.access_key_secret = access_key, access_key_secret
