@@ -143,6 +143,7 @@ class World:
         """Gong's answer to POST /v2/flows/prospects, by CRM ids (open instances only) or by
         instance ids (any status); unknown ids are simply absent. Ordered by CRM id, then
         instance id, so tests can compare answers whole."""
+        statuses: tuple[str, ...]
         if crm_ids is not None:
             wanted, key, statuses = set(crm_ids), "crmProspectId", OPEN_STATUSES
         else:

@@ -983,7 +983,7 @@ def test_tasks_page_with_the_cursor_in_the_body(session: requests.Session) -> No
     with GongStandIn(world, tasks_page_size=2) as standin:
         tasks: list[dict] = []
         body: dict[str, Any] = tasks_body(user_id)
-        cursors = []
+        cursors: list[str] = []
         while True:
             answer = post(session, standin, TASKS, body).json()
             assert answer["crmType"] == "SALESFORCE"
