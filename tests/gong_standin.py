@@ -1,13 +1,14 @@
-"""A stand-in for Gong's public API: ``GET /v2/flows``, ``/v2/users``, ``/v2/workspaces`` and
-``POST /v2/flows/steps``.
+"""A stand-in for Gong's public API: ``GET /v2/flows``, ``/v2/users``, ``/v2/workspaces``,
+``POST /v2/flows/steps``, ``POST /v2/flows/prospects`` (flow instances) and ``POST /v2/tasks``.
 
 Standard library only. Tests and the README demo use it; the tap never imports it. It keeps a
-``World`` of flows (with their steps) and users, answers with Gong's JSON shapes, checks Basic and
-Bearer auth, pages with opaque cursors, enforces a per-second rate limit and a daily quota, and
-injects ``Fault``s (error statuses, dropped connections, truncated, malformed, empty or trickled
-bodies, slow answers, cursor cycles).
+``World`` of flows (with their steps), users and, once ``add_engage`` has filled them, prospects'
+flow instances and users' Engage tasks; answers with Gong's JSON shapes, checks Basic and Bearer
+auth, pages with opaque cursors (in the query on GET, in the JSON body on ``/v2/tasks``), enforces
+a per-second rate limit and a daily quota, and injects ``Fault``s (error statuses, dropped
+connections, truncated, malformed, empty or trickled bodies, slow answers, cursor cycles).
 
-    python -m tests.gong_standin --port 8765 --page-size 2
+    python -m tests.gong_standin --port 8765 --page-size 2 --prospects 12
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import argparse
 import base64
 import binascii
 import contextlib
+import hashlib
 import itertools
 import json
 import random
@@ -36,21 +38,35 @@ from urllib.parse import parse_qs, urlsplit
 
 FLOWS = "/v2/flows"
 STEPS = "/v2/flows/steps"
+PROSPECTS = "/v2/flows/prospects"
+TASKS = "/v2/tasks"
 USERS = "/v2/users"
 WORKSPACES = "/v2/workspaces"
 SCOPES = {
     FLOWS: "api:flows:read",
     STEPS: "api:flows:read",
+    PROSPECTS: "api:flows:read",
+    TASKS: "api:tasks:read",
     USERS: "api:users:read",
     WORKSPACES: "api:workspaces:read",
 }
-METHODS = {FLOWS: "GET", STEPS: "POST", USERS: "GET", WORKSPACES: "GET"}
+METHODS = {
+    FLOWS: "GET", STEPS: "POST", PROSPECTS: "POST", TASKS: "POST", USERS: "GET", WORKSPACES: "GET",
+}  # fmt: skip
 MAX_FLOW_IDS = 20  # per POST /v2/flows/steps
 STEP_ACTIONS = (
     "SEND_EMAIL", "AUTO_SEND_EMAIL", "CALL", "LINKEDIN_CONNECT", "LINKEDIN_MESSAGE", "CUSTOM",
 )  # fmt: skip
 # In the body of every flow's first step, so end-to-end tests can check text byte for byte.
 GREETING_HTML = "<p>Grüße, 東京 — “quotes” &amp; emoji 🚀</p>"
+# Gong's PublicApiAssignedFlow.flowInstanceStatus; a query by CRM ids answers only the open ones.
+OPEN_STATUSES = ("Pending", "Running", "Paused")
+FINISHED_STATUSES = ("FinishedNoReply", "FinishedResponse", "Finished")
+INSTANCE_STATUSES = OPEN_STATUSES + FINISHED_STATUSES
+# Gong's ReminderFilter enums (ListReminderRequest's filter)
+TASK_TYPES = ("FLOW", "MANUAL")
+TASK_ACTIONS = ("CALL",)
+TASK_STATUSES = ("OPEN", "DONE", "DISMISSED")
 ERROR_MESSAGES = {
     400: "Malformed request",
     401: "Unauthorized: invalid credentials",
@@ -97,6 +113,47 @@ class World:
     workspaces: list[dict[str, Any]]
     rejected_owners: dict[str, tuple[int, str]] = field(default_factory=dict)
     vanished: set[str] = field(default_factory=set)  # flow ids still listed, but 404 on steps
+    # Gong's PublicApiAssignedFlow, every field, ids as strings; ``add_engage`` fills it.
+    instances: list[dict[str, Any]] = field(default_factory=list)
+    # Gong user id -> that user's tasks, Gong's ReminderDataDto (integer ids, as Gong sends them).
+    tasks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # Gong user id -> (status, message) that POST /v2/tasks answers for that user instead.
+    rejected_task_users: dict[str, tuple[int, str]] = field(default_factory=dict)
+
+    def set_status(self, instance_id: str, status: str) -> None:
+        """Move one flow instance to ``status`` (between runs: a prospect replied, a flow ended).
+
+        KeyError for an unknown instance, ValueError for a status Gong does not have.
+        """
+        if status not in INSTANCE_STATUSES:
+            raise ValueError(f"unknown status {status!r}; expected one of {INSTANCE_STATUSES}")
+        for instance in self.instances:
+            if instance["flowInstanceId"] == instance_id:
+                instance["flowInstanceStatus"] = status
+                return
+        raise KeyError(instance_id)
+
+    def crm_ids(self) -> list[str]:
+        """Every prospect's CRM id, sorted: what a warehouse synced from the CRM would hold."""
+        return sorted({instance["crmProspectId"] for instance in self.instances})
+
+    def prospects_assigned(
+        self, *, crm_ids: list[str] | None = None, instance_ids: list[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Gong's answer to POST /v2/flows/prospects, by CRM ids (open instances only) or by
+        instance ids (any status); unknown ids are simply absent. Ordered by CRM id, then
+        instance id, so tests can compare answers whole."""
+        statuses: tuple[str, ...]
+        if crm_ids is not None:
+            wanted, key, statuses = set(crm_ids), "crmProspectId", OPEN_STATUSES
+        else:
+            wanted, key, statuses = set(instance_ids or ()), "flowInstanceId", INSTANCE_STATUSES
+        found = [
+            dict(instance)
+            for instance in self.instances
+            if instance[key] in wanted and instance["flowInstanceStatus"] in statuses
+        ]
+        return sorted(found, key=lambda i: (i["crmProspectId"], i["flowInstanceId"]))
 
     def vanish(self, flow_id: str) -> None:
         """Make a flow deleted as far as ``/v2/flows/steps`` knows, while the lists still show it.
@@ -294,6 +351,193 @@ def make_world(  # noqa: PLR0917 - the agreed signature
     return World(flows=flows, users=users, workspaces=spaces)
 
 
+def _int_id(text: str) -> int:
+    """Gong's integer form of an id: the number itself if it is one, else a stable int64 from it.
+
+    The stand-in's flow and step ids are 19-digit strings and may exceed int64 (Gong's FlowDto
+    says int64); they are kept exact all the same, so ``str(flow.id)`` finds the flow again.
+    """
+    if text.isdigit():
+        return int(text)
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:7], "big")
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+PRIORITIES = (
+    {"id": 1, "name": "high", "weight": 100},
+    {"id": 2, "name": "medium", "weight": 50},
+    {"id": 3, "name": "low", "weight": 10},
+)
+COMPANIES = ("Acme", "Globex", "Initech", "Umbrella")
+
+
+def _contact(i: int) -> dict[str, Any]:
+    """Prospect i's ``ContactDto``: every ``ContactCrmData`` property, a CONTACT or a LEAD."""
+    crm_id = f"crm{i:06d}"
+    company = COMPANIES[i % len(COMPANIES)]
+    first, last = f"Prospect{i}", "Müller" if i % 2 else "O'Brien"
+    phone = f"+1415555{i % 10000:04d}"
+    return {
+        "crmId": crm_id,
+        "type": "LEAD" if i % 2 == 0 else "CONTACT",
+        "data": {
+            "firstName": first,
+            "lastName": last,
+            "crmUrl": f"https://example.my.salesforce.com/{crm_id}",
+            "companyName": company,
+            "affiliation": "Them",
+            "emails": [{"email": f"prospect{i}@{company.lower()}.example.com"}],
+            "title": "VP Sales",
+            "timezone": "US/Pacific",
+            "phoneNumbers": [
+                {
+                    "raw": f"(415) 555-{i % 10000:04d}",
+                    "extension": "",
+                    "countryCode": 1,
+                    "normalized": phone,
+                    "label": "work",
+                    "isVerified": i % 3 == 0,
+                }
+            ],
+            "city": "San Francisco",
+            "country": "US",
+            "state": "California",
+            "zipcode": "94105",
+            "optOutChannels": ["SMS_MESSAGES"] if i % 5 == 0 else [],
+            "linkedinProfile": f"https://www.linkedin.com/in/prospect{i}",
+        },
+    }
+
+
+def _account(i: int) -> dict[str, Any]:
+    k = i % len(COMPANIES)
+    crm_id = f"acc{k:06d}"
+    url = f"https://example.my.salesforce.com/{crm_id}"
+    return {"crmId": crm_id, "name": COMPANIES[k], "crmUrl": url}
+
+
+def _opportunity(i: int) -> dict[str, Any]:
+    crm_id = f"opp{i:06d}"
+    return {
+        "crmId": crm_id,
+        "name": f"{COMPANIES[i % len(COMPANIES)]} renewal {i}",
+        "crmUrl": f"https://example.my.salesforce.com/{crm_id}",
+        "status": "Open",
+        "stage": "Discovery",
+        "amount": f"{1000 * i}.00",
+        "probability": "20",
+        "closeDate": "2026-06-30",
+    }
+
+
+def add_engage(world: World, prospects: int = 12, seed: int = 1) -> World:
+    """Fill ``world`` with Engage data, deterministically, and return it (the same object).
+
+    Prospect i (from 1) has CRM id ``crm{i:06d}`` and one open flow instance (Pending, Running,
+    Paused by i); every 3rd prospect also a finished one (FinishedNoReply, FinishedResponse,
+    Finished in turn) in the next flow. Flows are taken a Company flow, then one of each owner's,
+    in turn. An instance's owner is an owned flow's owner, else the first user. Tasks: one FLOW
+    task for each open instance, for its owner, whose contact is the prospect; one MANUAL task per
+    user. Every 4th FLOW task and every other MANUAL one has an additional contact, the next
+    prospect; every other task has an opportunity. Replaces any instances and tasks the world
+    had; ``make_world`` stays as it is.
+    """
+    if prospects and not (world.flows and world.users):
+        raise ValueError("add_engage needs a world with flows and users")
+    rng = random.Random(f"{seed}-engage")
+    used = {f.id for f in world.flows} | {u["id"] for u in world.users}
+    by_email = {(u["emailAddress"] or "").lower(): u for u in world.users if u["emailAddress"]}
+    start = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    world.instances, world.tasks = [], {user["id"]: [] for user in world.users}
+
+    def owner_of(flow: Flow) -> dict[str, Any]:
+        return by_email.get((flow.owner or "").lower(), world.users[0])
+
+    def instance(i: int, flow: Flow, status: str) -> dict[str, Any]:
+        owner = owner_of(flow)
+        full_name = f"{owner['firstName']} {owner['lastName']}"
+        created = start + timedelta(seconds=rng.randrange(300 * 86400))
+        return {
+            "flowId": flow.id,
+            "flowName": flow.name,
+            "crmProspectId": f"crm{i:06d}",
+            "flowInstanceId": _unique_id(rng, used, 16),
+            "flowInstanceOwnerEmail": owner["emailAddress"],
+            "flowInstanceOwnerFullName": full_name,
+            "flowInstanceCreateDate": _iso(created),
+            "flowInstanceStatus": status,
+            "workspaceId": flow.workspace_id,
+            "exclusive": flow.exclusive,
+        }
+
+    def task(user: dict[str, Any], n: int, i: int, created: datetime) -> dict[str, Any]:
+        """A task's common fields; ``n`` counts tasks, ``i`` is the contact's prospect."""
+        body: dict[str, Any] = {
+            "id": int(_unique_id(rng, used, 16)),
+            "userId": _int_id(user["id"]),
+            "created": _iso(created),
+            "updated": _iso(created + timedelta(hours=1 + n % 48)),
+            "status": "OPEN",
+            "actions": ["CALL"],
+            "dueDate": _iso(created + timedelta(days=1 + n % 7)),
+            "priority": dict(PRIORITIES[n % len(PRIORITIES)]),
+            "contact": _contact(i),
+            "additionalContacts": [],
+            "account": _account(i),
+        }
+        if n % 2 == 0:
+            body["opportunity"] = _opportunity(i)
+        return body
+
+    # Company flows and each owner's flows taken in turn, so a few prospects reach every owner.
+    groups: dict[str, list[Flow]] = {}
+    for each in world.flows:
+        groups.setdefault((each.owner or "").lower(), []).append(each)
+    turns = itertools.zip_longest(*groups.values())
+    order = [each for turn in turns for each in turn if each is not None]
+    open_instances = []
+    for i in range(1, prospects + 1):
+        flow = order[(i - 1) % len(order)]
+        opened = instance(i, flow, OPEN_STATUSES[(i - 1) % len(OPEN_STATUSES)])
+        open_instances.append((i, flow, opened))
+        world.instances.append(opened)
+        if i % 3 == 0:
+            finished_in = order[i % len(order)]
+            status = FINISHED_STATUSES[(i // 3 - 1) % len(FINISHED_STATUSES)]
+            world.instances.append(instance(i, finished_in, status))
+
+    for n, (i, flow, opened) in enumerate(open_instances):
+        user = owner_of(flow)
+        created = datetime.strptime(opened["flowInstanceCreateDate"], "%Y-%m-%dT%H:%M:%SZ")
+        body = task(user, n, i, created.replace(tzinfo=timezone.utc) + timedelta(minutes=5))
+        steps = flow.steps or [{"id": flow.id, "stepOrder": 1, "action": "CALL"}]
+        step = steps[n % len(steps)]
+        step_name = f"Step {step['stepOrder']}: {str(step['action']).replace('_', ' ').lower()}"
+        body["type"] = "FLOW"
+        body["flow"] = {
+            "id": _int_id(flow.id),
+            "name": flow.name,
+            "step": {"id": _int_id(step["id"]), "name": step_name, "stepNumber": step["stepOrder"]},
+        }
+        if n % 4 == 0:
+            body["additionalContacts"] = [_contact(i % prospects + 1)]
+        world.tasks[user["id"]].append(body)
+
+    for u, user in enumerate(world.users if prospects else ()):
+        i = u % prospects + 1
+        created = start + timedelta(seconds=rng.randrange(300 * 86400))
+        body = task(user, len(open_instances) + u, i, created)
+        body["type"] = "MANUAL"
+        body["title"] = f"Call {body['contact']['data']['firstName']} back"
+        if u % 2 == 1:
+            body["additionalContacts"] = [_contact(i % prospects + 1)]
+        world.tasks[user["id"]].append(body)
+    return world
+
+
 @dataclass
 class RecordedRequest:
     """One request as the stand-in received it; ``status`` 0 means the connection was reset."""
@@ -310,11 +554,31 @@ class RecordedRequest:
     body: bytes = b""
     body_json: Any = None  # the body parsed as JSON; None when it is empty or not JSON
 
+    def json(self) -> Any:
+        """The body parsed as JSON, or None when it is empty or not JSON."""
+        return self.body_json
+
     @property
     def flow_ids(self) -> list[Any]:
         """The ``flowIds`` of a steps request as sent, or [] if the body holds no such list."""
         ids = self.body_json.get("flowIds") if isinstance(self.body_json, dict) else None
         return ids if isinstance(ids, list) else []
+
+    @property
+    def prospect_ids(self) -> list[Any]:
+        """The ``crmProspectsIds`` or ``flowInstanceIds`` of a prospects request, as sent."""
+        body = self.body_json if isinstance(self.body_json, dict) else {}
+        ids = body.get("crmProspectsIds", body.get("flowInstanceIds"))
+        return ids if isinstance(ids, list) else []
+
+    @property
+    def user_id(self) -> str | None:
+        """The ``filter.userId`` of a tasks request as sent, or None."""
+        body = self.body_json if isinstance(self.body_json, dict) else {}
+        user_id = (
+            body.get("filter", {}).get("userId") if isinstance(body.get("filter"), dict) else None
+        )
+        return user_id if isinstance(user_id, str) else None
 
 
 STEPS_QUIRKS = (
@@ -341,7 +605,9 @@ class Fault:
     lasts; "trickle" answers normally, but writes the body ``chunk`` bytes at a time with
     ``delay`` seconds between writes, so each read is quick while the whole answer is slow.
 
-    ``flow_id`` narrows a fault to ``POST /v2/flows/steps`` calls whose ``flowIds`` hold it.
+    ``flow_id`` narrows a fault to ``POST /v2/flows/steps`` calls whose ``flowIds`` hold it,
+    ``prospect_id`` to ``POST /v2/flows/prospects`` calls whose ids hold it, and ``user_id`` to
+    ``POST /v2/tasks`` calls for that user; ``page`` on ``/v2/tasks`` is the body cursor's page.
     """
 
     path: str = FLOWS
@@ -356,6 +622,8 @@ class Fault:
     cycle_to: int = 0
     chunk: int = 1  # bytes per write, for "trickle"
     flow_id: str | None = None
+    prospect_id: str | None = None
+    user_id: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -370,6 +638,8 @@ class Fault:
             and (self.owner is None or self.owner.lower() == (request.owner or "").lower())
             and (self.page is None or self.page == request.page)
             and (self.flow_id is None or self.flow_id in request.flow_ids)
+            and (self.prospect_id is None or self.prospect_id in request.prospect_ids)
+            and (self.user_id is None or self.user_id == request.user_id)
         )
 
 
@@ -446,9 +716,13 @@ class GongStandIn:
         daily_quota: int | None = None,
         quota_retry_after: str = "36000",
         port: int = 0,
+        prospects_id_limit: int | None = None,
+        tasks_page_size: int | None = None,
     ) -> None:
         if page_size < 1 or (rate_limit is not None and rate_limit < 1):
             raise ValueError("page_size and rate_limit must be at least 1")
+        if any(limit is not None and limit < 1 for limit in (prospects_id_limit, tasks_page_size)):
+            raise ValueError("prospects_id_limit and tasks_page_size must be at least 1")
         self.world = world if world is not None else make_world()
         self.access_key, self.access_key_secret = access_key, access_key_secret
         self.access_token, self.token_scopes = access_token, token_scopes
@@ -463,6 +737,13 @@ class GongStandIn:
         self.faults: list[Fault] = []
         # How every POST /v2/flows/steps answer misbehaves, one of STEPS_QUIRKS, or None.
         self.steps_quirk: str | None = None
+        # Gong documents no limit on ids per POST /v2/flows/prospects call; None = no limit.
+        # Over it, a bare "Malformed request", so the tap cannot lean on Gong's wording.
+        self.prospects_id_limit = prospects_id_limit
+        # Ids (CRM or instance) that fail any prospects call naming them, the same way.
+        self.refused_prospect_ids: set[str] = set()
+        # Gong documents no paging for POST /v2/tasks; set, answers page with a body cursor.
+        self.tasks_page_size = tasks_page_size
         self._lock = threading.Lock()
         self._request_counter = 0
         self._accepted = 0  # requests admitted past quota and rate limit, for the daily quota
@@ -499,6 +780,15 @@ class GongStandIn:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
+    @property
+    def rejected_task_users(self) -> dict[str, tuple[int, str]]:
+        """The world's ``rejected_task_users``: user id -> (status, message) on POST /v2/tasks."""
+        return self.world.rejected_task_users
+
+    @rejected_task_users.setter
+    def rejected_task_users(self, value: dict[str, tuple[int, str]]) -> None:
+        self.world.rejected_task_users = value
+
     def add_fault(self, fault: Fault) -> None:
         with self._lock:
             self.faults.append(fault)
@@ -524,7 +814,11 @@ class GongStandIn:
         split = urlsplit(handler.path)
         query = parse_qs(split.query, keep_blank_values=True)
         params = {key: values[0] for key, values in query.items()}
-        cursor = _decode_cursor(params.get("cursor", ""))
+        body_json = _parse_json(body)
+        in_body = body_json.get("cursor") if isinstance(body_json, dict) else None
+        cursor = _decode_cursor(
+            params.get("cursor") or (in_body if isinstance(in_body, str) else "")
+        )
         record = RecordedRequest(
             time=time.monotonic(),
             method=handler.command,
@@ -534,7 +828,7 @@ class GongStandIn:
             owner=params.get("flowOwnerEmail"),
             page=cursor[3] if cursor else 0,
             body=body,
-            body_json=_parse_json(body),
+            body_json=body_json,
         )
         with self._lock:
             self._request_counter += 1
@@ -620,13 +914,14 @@ class GongStandIn:
             message = f"Method {request.method} is not allowed on {request.path}"
             return _error(405, request.request_id, message)
         empty = fault is not None and fault.kind == "empty"
-        if request.path == STEPS:
-            return self._steps(request, empty=empty)
         if request.path == WORKSPACES:
             workspaces = [] if empty else self.world.workspaces
             return _json(200, {"requestId": request.request_id, "workspaces": workspaces})
         if request.path == USERS:
             return self._page(request, "users", self.world.users, fault=fault)
+        posts = {STEPS: self._steps, PROSPECTS: self._prospects, TASKS: self._tasks}
+        if request.path in posts:
+            return posts[request.path](request, fault)
         return self._flows(request, fault)
 
     def _flows(self, request: RecordedRequest, fault: Fault | None) -> _Reply:
@@ -640,7 +935,7 @@ class GongStandIn:
         flows = self.world.flows_for(owner, workspace_id)
         return self._page(request, "flows", flows, owner, workspace_id, fault=fault)
 
-    def _steps(self, request: RecordedRequest, *, empty: bool) -> _Reply:
+    def _steps(self, request: RecordedRequest, fault: Fault | None) -> _Reply:
         """``POST /v2/flows/steps``: each distinct id once, in the order asked.
 
         Any unknown or vanished id fails the whole batch with 404. The answer goes out as raw
@@ -658,8 +953,72 @@ class GongStandIn:
             flows.append(flow)
         if self.steps_quirk is not None:
             flows = self._bend_steps(flow_ids, flows)
+        empty = fault is not None and fault.kind == "empty"
         payload = {"requestId": request.request_id, "flows": [] if empty else flows}
         return _json(200, payload, ascii_only=False)
+
+    def _prospects(self, request: RecordedRequest, fault: Fault | None) -> _Reply:
+        """``POST /v2/flows/prospects``: the instances of the CRM ids (open ones only) or of the
+        instance ids (any status). Too many ids, or a refused one, is a bare "Malformed request"."""
+        try:
+            key, ids = _requested_prospect_ids(request.body)
+        except ValueError as problem:
+            return _error(400, request.request_id, str(problem))
+        too_many = self.prospects_id_limit is not None and len(ids) > self.prospects_id_limit
+        if too_many or not self.refused_prospect_ids.isdisjoint(ids):
+            return _error(400, request.request_id, ERROR_MESSAGES[400])
+        if key == "crmProspectsIds":
+            assigned = self.world.prospects_assigned(crm_ids=ids)
+        else:
+            assigned = self.world.prospects_assigned(instance_ids=ids)
+        empty = fault is not None and fault.kind == "empty"
+        payload = {"requestId": request.request_id, "prospectsAssigned": [] if empty else assigned}
+        return _json(200, payload, ascii_only=False)
+
+    def _tasks(self, request: RecordedRequest, fault: Fault | None) -> _Reply:
+        """``POST /v2/tasks``: one user's tasks of the asked types and statuses.
+
+        Unpaged unless ``tasks_page_size`` is set; then the cursor comes back in the JSON body,
+        bound to the user and workspace, and a cursor in the query is refused. With a
+        ``workspaceId``, FLOW tasks whose flow is elsewhere are left out (a guess: Gong does not
+        say); MANUAL tasks belong to no flow and stay.
+        """
+        rid = request.request_id
+        try:
+            task_filter = _requested_task_filter(request.body)
+        except ValueError as problem:
+            return _error(400, rid, str(problem))
+        user_id = task_filter["userId"]
+        if user_id in self.world.rejected_task_users:
+            status, message = self.world.rejected_task_users[user_id]
+            return _error(status, rid, message)
+        if user_id not in self.world.tasks and all(u["id"] != user_id for u in self.world.users):
+            message = f"No user found corresponding to the provided userId {user_id}"
+            return _json(404, {"errors": [message]})
+        if "cursor" in request.params:
+            return _error(400, rid, "Invalid cursor: a cursor goes in the JSON body")
+        workspace_id = task_filter.get("workspaceId") or None
+        elsewhere = {
+            _int_id(f.id)
+            for f in self.world.flows
+            if workspace_id and f.workspace_id != workspace_id
+        }
+        tasks = [
+            task
+            for task in self.world.tasks.get(user_id, [])
+            if task.get("type") in task_filter["types"]
+            and task.get("status") in task_filter["status"]
+            and (task.get("flow") or {}).get("id") not in elsewhere
+        ]
+        extra = {"crmType": "SALESFORCE"}
+        if self.tasks_page_size is None and "cursor" not in (request.body_json or {}):
+            kind = fault.kind if fault is not None else None
+            payload = {"requestId": rid, "tasks": [] if kind == "empty" else tasks}
+            return _json(200, payload | extra, ascii_only=False)
+        return self._page(
+            request, "tasks", tasks, user_id, workspace_id, fault=fault, extra=extra,
+            page_size=self.tasks_page_size or max(len(tasks), 1),
+        )  # fmt: skip
 
     def _bend_steps(self, asked: list[str], flows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """A steps answer as ``steps_quirk`` says a broken Gong might give it."""
@@ -696,20 +1055,29 @@ class GongStandIn:
         workspace_id: str | None = None,
         *,
         fault: Fault | None,
+        extra: dict[str, Any] | None = None,
+        page_size: int | None = None,
     ) -> _Reply:
         """One page of ``items``; a cursor must come from the same endpoint, owner and workspace.
 
-        A "cycle" fault points the cursor back at page ``cycle_to``; an "empty" fault empties the
-        page and points a fresh cursor at the next page.
+        The cursor is the query's on GET, the JSON body's on POST (``/v2/tasks``). A "cycle" fault
+        points the cursor back at page ``cycle_to``; an "empty" fault empties the page and points
+        a fresh cursor at the next page. ``extra`` fields go into the answer as they are.
         """
         page = 0
-        if "cursor" in request.params:
-            cursor = _decode_cursor(request.params["cursor"])
+        page_size = page_size or self.page_size
+        if request.method == "POST":
+            body = request.body_json if isinstance(request.body_json, dict) else {}
+            sent = body.get("cursor")
+        else:
+            sent = request.params.get("cursor")
+        if sent is not None:
+            cursor = _decode_cursor(sent) if isinstance(sent, str) else None
             expected = (request.path, (owner or "").lower(), workspace_id or "")
             if cursor is None or cursor[:3] != expected:
                 return _error(400, request.request_id, "Invalid cursor")
             page = cursor[3]
-        start, end = page * self.page_size, (page + 1) * self.page_size
+        start, end = page * page_size, (page + 1) * page_size
         kind = fault.kind if fault is not None else None
         chunk = [] if kind == "empty" else items[start:end]
         records: dict[str, Any] = {
@@ -724,7 +1092,8 @@ class GongStandIn:
         if kind == "empty":
             nonce = f"fresh-{next(_FRESH_CURSORS)}"
             records["cursor"] = cursor_token(request.path, owner, workspace_id, page + 1, nonce)
-        return _json(200, {"requestId": request.request_id, "records": records, key: chunk})
+        payload = {"requestId": request.request_id, "records": records, key: chunk, **(extra or {})}
+        return _json(200, payload, ascii_only=request.method != "POST")
 
 
 def _parse_json(body: bytes) -> Any:
@@ -748,6 +1117,59 @@ def _requested_flow_ids(body: bytes) -> list[str]:
     if len(flow_ids) > MAX_FLOW_IDS:
         raise ValueError(f"Malformed request: at most {MAX_FLOW_IDS} flowIds a request")
     return flow_ids
+
+
+def _requested_prospect_ids(body: bytes) -> tuple[str, list[str]]:
+    """Which key a prospects request uses and its ids; ValueError if the body is malformed.
+
+    Exactly one of ``crmProspectsIds`` and ``flowInstanceIds``, a list of strings (Gong's
+    ProspectsAssignedFlowsRequestV2); an empty list is taken and answers nothing.
+    """
+    try:
+        value = json.loads(body)
+    except ValueError:
+        raise ValueError("Malformed request: the body is not JSON") from None
+    keys = [
+        k for k in ("crmProspectsIds", "flowInstanceIds") if isinstance(value, dict) and k in value
+    ]
+    if len(keys) != 1:
+        raise ValueError("Malformed request: exactly one of crmProspectsIds or flowInstanceIds")
+    ids = value[keys[0]]
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise ValueError(f"Malformed request: {keys[0]} must be a list of id strings")
+    return keys[0], ids
+
+
+def _requested_task_filter(body: bytes) -> dict[str, Any]:
+    """The ``filter`` of a tasks request (Gong's ReminderFilter); ValueError if malformed.
+
+    userId, types, taskAction and status are all required, the lists non-empty and within their
+    enums; workspaceId is optional.
+    """
+    try:
+        value = json.loads(body)
+    except ValueError:
+        raise ValueError("Malformed request: the body is not JSON") from None
+    task_filter = value.get("filter") if isinstance(value, dict) else None
+    if not isinstance(task_filter, dict):
+        raise ValueError("Malformed request: filter is required")  # noqa: TRY004 - Gong's 400
+    user_id = task_filter.get("userId")
+    if not isinstance(user_id, str) or not user_id:
+        raise ValueError("Malformed request: filter.userId must be a user id string")
+    for key, allowed in (
+        ("types", TASK_TYPES),
+        ("taskAction", TASK_ACTIONS),
+        ("status", TASK_STATUSES),
+    ):
+        values = task_filter.get(key)
+        if not isinstance(values, list) or not values or not all(v in allowed for v in values):
+            raise ValueError(
+                f"Malformed request: filter.{key} must be a list of {', '.join(allowed)}"
+            )
+    workspace_id = task_filter.get("workspaceId")
+    if workspace_id is not None and not isinstance(workspace_id, str):
+        raise ValueError("Malformed request: filter.workspaceId must be a string")
+    return task_filter
 
 
 class _Server(ThreadingHTTPServer):
@@ -837,11 +1259,24 @@ class _Handler(BaseHTTPRequestHandler):
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m tests.gong_standin", description="Run a stand-in for Gong's API."
+        prog="python -m tests.gong_standin",
+        description=(
+            "Run a stand-in for Gong's API: GET /v2/flows, /v2/users, /v2/workspaces; "
+            "POST /v2/flows/steps, /v2/flows/prospects, /v2/tasks."
+        ),
     )
     parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
     parser.add_argument("--owners", type=int, default=3)
+    parser.add_argument(
+        "--prospects", type=int, default=12, help="prospects with flow instances and tasks"
+    )
     parser.add_argument("--page-size", type=int, default=100)
+    parser.add_argument(
+        "--tasks-page-size", type=int, default=None, help="page /v2/tasks (Gong documents none)"
+    )
+    parser.add_argument(
+        "--prospects-id-limit", type=int, default=None, help="ids per /v2/flows/prospects call"
+    )
     parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
     parser.add_argument("--rate-limit", type=float, default=None, help="calls per second")
     parser.add_argument("--daily-quota", type=int, default=None)
@@ -852,8 +1287,10 @@ def main(argv: list[str] | None = None) -> int:
     stop_signals = {signal.SIGINT, signal.SIGTERM}
     signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
     standin = GongStandIn(
-        make_world(owners=args.owners),
+        add_engage(make_world(owners=args.owners), prospects=args.prospects),
         page_size=args.page_size,
+        tasks_page_size=args.tasks_page_size,
+        prospects_id_limit=args.prospects_id_limit,
         latency=args.latency,
         rate_limit=args.rate_limit,
         daily_quota=args.daily_quota,

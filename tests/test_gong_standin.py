@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -18,18 +19,27 @@ from typing import Any
 
 import jsonschema
 import pytest
+import referencing
+import referencing.jsonschema
 import requests
 
 from tests.conftest import ROOT
 from tests.gong_standin import (
+    FINISHED_STATUSES,
     FLOWS,
     GREETING_HTML,
+    OPEN_STATUSES,
+    PROSPECTS,
     STEP_ACTIONS,
     STEPS,
+    TASKS,
     USERS,
     Fault,
     GongStandIn,
+    World,
+    add_engage,
     cursor_token,
+    main,
     make_world,
 )
 
@@ -47,6 +57,17 @@ FLOW_WITH_STEPS_KEYS = {
     "id", "name", "folderId", "visibility", "creationDate", "exclusive", "description", "steps",
 }  # fmt: skip
 STEP_KEYS = {"id", "stepOrder", "action", "subject", "body", "isReply"}
+# Gong's PublicApiAssignedFlow and ReminderDataDto (gong-openapi.json, 2026 edition)
+ASSIGNED_FLOW_KEYS = {
+    "flowId", "flowName", "crmProspectId", "flowInstanceId", "flowInstanceOwnerEmail",
+    "flowInstanceOwnerFullName", "flowInstanceCreateDate", "flowInstanceStatus", "workspaceId",
+    "exclusive",
+}  # fmt: skip
+TASK_KEYS = {
+    "id", "userId", "created", "updated", "status", "type", "actions", "account", "opportunity",
+    "dueDate", "flow", "contact", "additionalContacts", "title", "priority",
+}  # fmt: skip
+ALL_TASKS = {"types": ["FLOW", "MANUAL"], "taskAction": ["CALL"], "status": ["OPEN"]}
 
 
 @pytest.fixture
@@ -604,3 +625,619 @@ def test_users_schema_is_the_2026_user_metadata(
     assert set(published["ConferencingProvider"]["properties"]) == set(item)
     assert set(published["PublicApiFlowStep"]["properties"]) == STEP_KEYS
     assert set(published["PublicApiFlowWithSteps"]["properties"]) == FLOW_WITH_STEPS_KEYS
+
+
+# POST /v2/flows/prospects and POST /v2/tasks
+
+
+@pytest.fixture
+def engage() -> Iterator[GongStandIn]:
+    with GongStandIn(add_engage(make_world(), prospects=12)) as server:
+        yield server
+
+
+def post(
+    http: requests.Session, standin: GongStandIn, path: str, body: Any, **kwargs: Any
+) -> requests.Response:
+    """POST to ``path``; bytes go as they are, anything else as JSON."""
+    if isinstance(body, bytes):
+        headers = {"Content-Type": "application/json", **kwargs.pop("headers", {})}
+        return http.post(f"{standin.url}{path}", data=body, headers=headers, timeout=5, **kwargs)
+    return http.post(f"{standin.url}{path}", json=body, timeout=5, **kwargs)
+
+
+def tasks_body(user_id: str, **changes: Any) -> dict[str, Any]:
+    return {"filter": {"userId": user_id, **ALL_TASKS, **changes}}
+
+
+def all_tasks(world: World) -> list[dict]:
+    return [task for tasks in world.tasks.values() for task in tasks]
+
+
+def test_add_engage_builds_the_described_world_deterministically() -> None:
+    world = add_engage(make_world(), prospects=12)
+    assert world.instances == add_engage(make_world(), prospects=12).instances
+    assert world.tasks == add_engage(make_world(), prospects=12).tasks
+    plain = make_world()
+    assert (world.flows, world.users) == (plain.flows, plain.users)  # make_world untouched
+    assert world.crm_ids() == [f"crm{i:06d}" for i in range(1, 13)]
+    flows = {flow.id: flow for flow in world.flows}
+    emails = {user["emailAddress"]: user for user in world.users}
+    for i, crm_id in enumerate(world.crm_ids(), start=1):
+        mine = [x for x in world.instances if x["crmProspectId"] == crm_id]
+        opened = [x for x in mine if x["flowInstanceStatus"] in OPEN_STATUSES]
+        finished = [x for x in mine if x["flowInstanceStatus"] in FINISHED_STATUSES]
+        assert [x["flowInstanceStatus"] for x in opened] == [OPEN_STATUSES[(i - 1) % 3]]
+        expected = [FINISHED_STATUSES[(i // 3 - 1) % 3]] if i % 3 == 0 else []
+        assert [x["flowInstanceStatus"] for x in finished] == expected
+    for instance in world.instances:
+        assert set(instance) == ASSIGNED_FLOW_KEYS
+        flow = flows[instance["flowId"]]
+        owner = flow.owner or world.users[0]["emailAddress"]
+        assert (instance["flowName"], instance["workspaceId"]) == (flow.name, flow.workspace_id)
+        assert (instance["exclusive"], instance["flowInstanceOwnerEmail"]) == (
+            flow.exclusive,
+            owner,
+        )
+        user = emails[owner]
+        assert instance["flowInstanceOwnerFullName"] == f"{user['firstName']} {user['lastName']}"
+        assert all(
+            isinstance(instance[k], str) for k in ("flowId", "flowInstanceId", "workspaceId")
+        )
+    ids = [x["flowInstanceId"] for x in world.instances]
+    assert len(set(ids)) == len(ids) == 16
+    assert all(len(i) == 16 and i.isdigit() for i in ids)
+    assert {x["flowInstanceOwnerEmail"] for x in world.instances} == set(emails)  # all owners
+
+    world.set_status(ids[0], "FinishedResponse")
+    assert world.instances[0]["flowInstanceStatus"] == "FinishedResponse"
+    with pytest.raises(KeyError):
+        world.set_status("0", "Running")
+    with pytest.raises(ValueError, match="unknown status"):
+        world.set_status(ids[0], "Done")
+
+
+def test_add_engage_tasks_follow_the_open_instances() -> None:
+    world = add_engage(make_world(), prospects=12)
+    users = {user["id"]: user for user in world.users}
+    flows = {int(flow.id): flow for flow in world.flows}
+    assert set(world.tasks) == set(users)
+    tasks = all_tasks(world)
+    flow_tasks = [t for t in tasks if t["type"] == "FLOW"]
+    manual = [t for t in tasks if t["type"] == "MANUAL"]
+    opened = [x for x in world.instances if x["flowInstanceStatus"] in OPEN_STATUSES]
+    assert len(flow_tasks) == len(opened)
+    assert len(manual) == len(users)
+    for user_id, mine in world.tasks.items():
+        assert [t["type"] for t in mine].count("MANUAL") == 1
+        assert {t["userId"] for t in mine} == {int(user_id)}
+    pairs = set()
+    for task in flow_tasks:
+        owner = users[str(task["userId"])]["emailAddress"]
+        flow = flows[task["flow"]["id"]]
+        pairs.add((task["contact"]["crmId"], flow.id, owner))
+        step = next(s for s in flow.steps if int(s["id"]) == task["flow"]["step"]["id"])
+        assert task["flow"]["step"]["stepNumber"] == step["stepOrder"]
+        assert task["flow"]["name"] == flow.name
+        assert "title" not in task
+    assert pairs == {(x["crmProspectId"], x["flowId"], x["flowInstanceOwnerEmail"]) for x in opened}
+    assert all("flow" not in t and t["title"] for t in manual)
+    contacts = [c for t in tasks for c in (t["contact"], *t["additionalContacts"])]
+    assert {c["crmId"] for c in contacts} <= set(world.crm_ids())
+    assert sum(bool(t["additionalContacts"]) for t in tasks) >= 3
+    assert 0 < sum("opportunity" in t for t in tasks) < len(tasks)
+    ints = [t[k] for t in tasks for k in ("id", "userId")] + [t["priority"]["id"] for t in tasks]
+    ints += [t["flow"]["id"] for t in flow_tasks] + [t["flow"]["step"]["id"] for t in flow_tasks]
+    assert all(type(i) is int for i in ints)  # int64 in Gong's OpenAPI, so ints on the wire
+    assert len({t["id"] for t in tasks}) == len(tasks)
+    assert {t["contact"]["type"] for t in tasks} == {"CONTACT", "LEAD"}
+    assert {t["status"] for t in tasks} == {"OPEN"}
+    assert {tuple(t["actions"]) for t in tasks} == {("CALL",)}
+    assert add_engage(make_world(), prospects=0).tasks == {u: [] for u in users}
+
+    named = make_world()
+    for k, flow in enumerate(named.flows):  # ids that are not numbers: a stable int stands in
+        flow.id = f"flow-{k}"
+    first, second = (all_tasks(add_engage(make_world_like(named), prospects=4)) for _ in "12")
+    flow_ids = [t["flow"]["id"] for t in first if t["type"] == "FLOW"]
+    assert flow_ids == [t["flow"]["id"] for t in second if t["type"] == "FLOW"]
+    assert all(type(i) is int and 0 < i < 2**63 for i in flow_ids)
+    assert len(set(flow_ids)) == 4
+
+
+def make_world_like(world: World) -> World:
+    """A copy of ``world`` with its own flows, so add_engage on it leaves ``world`` alone."""
+    flows = [dataclasses.replace(flow) for flow in world.flows]
+    return World(flows=flows, users=world.users, workspaces=world.workspaces)
+
+
+def test_prospects_by_crm_ids_answers_open_instances_only(
+    engage: GongStandIn, session: requests.Session
+) -> None:
+    world = engage.world
+    asked = ["crm000003", "crm000001", "crm999999", "crm000003"]
+    response = post(session, engage, PROSPECTS, {"crmProspectsIds": asked})
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert set(answer) == {"requestId", "prospectsAssigned"}
+    assert answer["requestId"] == engage.requests[-1].request_id
+    expected = sorted(
+        (x for x in world.instances if x["crmProspectId"] in asked),
+        key=lambda x: (x["crmProspectId"], x["flowInstanceId"]),
+    )
+    open_only = [x for x in expected if x["flowInstanceStatus"] in OPEN_STATUSES]
+    assert len(open_only) == 2 < len(expected)  # crm000003 has a finished instance too
+    assert answer["prospectsAssigned"] == open_only
+    recorded = engage.requests[-1]
+    assert (recorded.method, recorded.path, recorded.status) == ("POST", PROSPECTS, 200)
+    assert recorded.json() == {"crmProspectsIds": asked}
+    assert recorded.prospect_ids == asked
+
+    world.set_status(open_only[0]["flowInstanceId"], "Finished")  # between runs
+    again = post(session, engage, PROSPECTS, {"crmProspectsIds": asked}).json()
+    assert again["prospectsAssigned"] == open_only[1:]
+    everyone = post(session, engage, PROSPECTS, {"crmProspectsIds": world.crm_ids()}).json()
+    ordered = [(x["crmProspectId"], x["flowInstanceId"]) for x in everyone["prospectsAssigned"]]
+    assert ordered == sorted(ordered)
+    assert len(ordered) == 11
+    assert (
+        post(session, engage, PROSPECTS, {"crmProspectsIds": []}).json()["prospectsAssigned"] == []
+    )
+
+
+def test_prospects_by_instance_ids_answers_every_status(
+    engage: GongStandIn, session: requests.Session
+) -> None:
+    world = engage.world
+    finished = [x for x in world.instances if x["flowInstanceStatus"] in FINISHED_STATUSES]
+    ids = [x["flowInstanceId"] for x in world.instances[:5]] + ["1111111111111111"]
+    answer = post(session, engage, PROSPECTS, {"flowInstanceIds": ids}).json()
+    expected = sorted(world.instances[:5], key=lambda x: (x["crmProspectId"], x["flowInstanceId"]))
+    assert answer["prospectsAssigned"] == expected
+    assert {x["flowInstanceStatus"] for x in expected} & set(FINISHED_STATUSES)
+    world.instances.reverse()  # the answer's order is Gong's sort, not the world's
+    every = [x["flowInstanceId"] for x in world.instances]
+    ordered = post(session, engage, PROSPECTS, {"flowInstanceIds": every}).json()
+    pairs = [(x["crmProspectId"], x["flowInstanceId"]) for x in ordered["prospectsAssigned"]]
+    assert pairs == sorted((x["crmProspectId"], x["flowInstanceId"]) for x in world.instances)
+    by_id = [x["flowInstanceId"] for x in finished]
+    found = post(session, engage, PROSPECTS, {"flowInstanceIds": by_id}).json()
+    assert [x["flowInstanceId"] for x in found["prospectsAssigned"]] == sorted(
+        by_id, key=lambda i: next(x["crmProspectId"] for x in finished if x["flowInstanceId"] == i)
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"{not json", "Malformed request: the body is not JSON"),
+        (b"", "Malformed request: the body is not JSON"),
+        (["crm000001"], "Malformed request: exactly one of crmProspectsIds or flowInstanceIds"),
+        ({}, "Malformed request: exactly one of crmProspectsIds or flowInstanceIds"),
+        (
+            {"crmProspectsIds": ["crm000001"], "flowInstanceIds": []},
+            "Malformed request: exactly one of crmProspectsIds or flowInstanceIds",
+        ),
+        (
+            {"crmProspectsIds": "crm000001"},
+            "Malformed request: crmProspectsIds must be a list of id strings",
+        ),
+        (
+            {"flowInstanceIds": [1234]},
+            "Malformed request: flowInstanceIds must be a list of id strings",
+        ),
+        (
+            {"flowInstanceIds": None},
+            "Malformed request: flowInstanceIds must be a list of id strings",
+        ),
+    ],
+)
+def test_prospects_rejects_a_malformed_body(
+    engage: GongStandIn, session: requests.Session, body: Any, message: str
+) -> None:
+    response = post(session, engage, PROSPECTS, body)
+    assert response.status_code == 400
+    assert response.json() == {"requestId": engage.requests[-1].request_id, "errors": [message]}
+
+
+def test_prospects_id_limit_and_refused_ids_answer_a_bare_malformed_request(
+    session: requests.Session,
+) -> None:
+    world = add_engage(make_world(), prospects=12)
+    with GongStandIn(world, prospects_id_limit=5) as standin:
+        assert standin.refused_prospect_ids == set()
+        five = world.crm_ids()[:5]
+        assert post(session, standin, PROSPECTS, {"crmProspectsIds": five}).status_code == 200
+        instances = [x["flowInstanceId"] for x in world.instances[:6]]
+        for body in ({"crmProspectsIds": world.crm_ids()[:6]}, {"flowInstanceIds": instances}):
+            too_many = post(session, standin, PROSPECTS, body)
+            assert too_many.status_code == 400
+            assert too_many.json()["errors"] == ["Malformed request"]  # no size to lean on
+
+        standin.refused_prospect_ids = {"crm000004", instances[0]}
+        for body in (
+            {"crmProspectsIds": ["crm000001", "crm000004"]},
+            {"flowInstanceIds": instances[:2]},
+        ):
+            refused = post(session, standin, PROSPECTS, body)
+            assert (refused.status_code, refused.json()["errors"]) == (400, ["Malformed request"])
+        split = post(session, standin, PROSPECTS, {"crmProspectsIds": ["crm000001"]})
+        assert split.status_code == 200
+        assert split.json()["prospectsAssigned"]
+    with pytest.raises(ValueError, match="at least 1"):
+        GongStandIn(world, prospects_id_limit=0)
+
+
+def test_tasks_answer_the_users_tasks_by_type_and_status(
+    engage: GongStandIn, session: requests.Session
+) -> None:
+    user_id = engage.world.users[0]["id"]
+    mine = engage.world.tasks[user_id]
+    response = post(session, engage, TASKS, tasks_body(user_id))
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer == {
+        "requestId": engage.requests[-1].request_id,
+        "tasks": mine,
+        "crmType": "SALESFORCE",
+    }
+    assert "Müller".encode() in response.content  # raw UTF-8, as the steps answer
+    flow_only = post(session, engage, TASKS, tasks_body(user_id, types=["FLOW"])).json()["tasks"]
+    assert flow_only == [t for t in mine if t["type"] == "FLOW"]
+    assert flow_only
+    manual = post(session, engage, TASKS, tasks_body(user_id, types=["MANUAL"])).json()["tasks"]
+    assert manual == [t for t in mine if t["type"] == "MANUAL"]
+    assert len(manual) == 1
+    done = post(session, engage, TASKS, tasks_body(user_id, status=["DONE", "DISMISSED"]))
+    assert done.json()["tasks"] == []
+    recorded = engage.requests[-1]
+    assert (recorded.path, recorded.user_id, recorded.json()) == (
+        TASKS, user_id, tasks_body(user_id, status=["DONE", "DISMISSED"]),
+    )  # fmt: skip
+
+    workspace = engage.world.flows[0].workspace_id
+    here = {int(f.id) for f in engage.world.flows if f.workspace_id == workspace}
+    in_workspace = post(session, engage, TASKS, tasks_body(user_id, workspaceId=workspace))
+    kept = in_workspace.json()["tasks"]
+    assert kept == [t for t in mine if t["type"] == "MANUAL" or t["flow"]["id"] in here]
+    assert len(kept) < len(mine)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"{not json", "Malformed request: the body is not JSON"),
+        ({}, "Malformed request: filter is required"),
+        ({"filter": ["x"]}, "Malformed request: filter is required"),
+        ({"filter": {**ALL_TASKS}}, "Malformed request: filter.userId must be a user id string"),
+        (
+            {"filter": {**ALL_TASKS, "userId": 7}},
+            "Malformed request: filter.userId must be a user id string",
+        ),
+        (
+            {"filter": {**ALL_TASKS, "userId": ""}},
+            "Malformed request: filter.userId must be a user id string",
+        ),
+        (
+            {"filter": {"userId": "1", "taskAction": ["CALL"], "status": ["OPEN"]}},
+            "Malformed request: filter.types must be a list of FLOW, MANUAL",
+        ),
+        (
+            {"filter": {**ALL_TASKS, "userId": "1", "types": ["CALL"]}},
+            "Malformed request: filter.types must be a list of FLOW, MANUAL",
+        ),
+        (
+            {"filter": {**ALL_TASKS, "userId": "1", "taskAction": ["EMAIL"]}},
+            "Malformed request: filter.taskAction must be a list of CALL",
+        ),
+        (
+            {"filter": {**ALL_TASKS, "userId": "1", "taskAction": []}},
+            "Malformed request: filter.taskAction must be a list of CALL",
+        ),
+        (
+            {"filter": {"userId": "1", "types": ["FLOW"], "taskAction": ["CALL"]}},
+            "Malformed request: filter.status must be a list of OPEN, DONE, DISMISSED",
+        ),
+        (
+            {"filter": {**ALL_TASKS, "userId": "1", "status": "OPEN"}},
+            "Malformed request: filter.status must be a list of OPEN, DONE, DISMISSED",
+        ),
+        (
+            {"filter": {**ALL_TASKS, "userId": "1", "workspaceId": 1}},
+            "Malformed request: filter.workspaceId must be a string",
+        ),
+    ],
+)
+def test_tasks_rejects_a_malformed_filter(
+    engage: GongStandIn, session: requests.Session, body: Any, message: str
+) -> None:
+    response = post(session, engage, TASKS, body)
+    assert response.status_code == 400
+    assert response.json() == {"requestId": engage.requests[-1].request_id, "errors": [message]}
+
+
+def test_tasks_of_an_unknown_or_rejected_user(
+    engage: GongStandIn, session: requests.Session
+) -> None:
+    unknown = post(session, engage, TASKS, tasks_body("123"))
+    assert unknown.status_code == 404
+    assert unknown.json() == {
+        "errors": ["No user found corresponding to the provided userId 123"]
+    }  # Gong's 404 here carries no requestId
+    user_id = engage.world.users[1]["id"]
+    engage.rejected_task_users[user_id] = (403, "User has no Engage licence")
+    assert engage.world.rejected_task_users == {user_id: (403, "User has no Engage licence")}
+    rejected = post(session, engage, TASKS, tasks_body(user_id))
+    assert rejected.status_code == 403
+    assert rejected.json() == {
+        "requestId": engage.requests[-1].request_id,
+        "errors": ["User has no Engage licence"],
+    }
+    other = engage.world.users[2]["id"]
+    assert post(session, engage, TASKS, tasks_body(other)).status_code == 200
+
+
+def test_tasks_page_with_the_cursor_in_the_body(session: requests.Session) -> None:
+    world = add_engage(make_world(), prospects=12)
+    user_id, other = world.users[0]["id"], world.users[1]["id"]
+    with GongStandIn(world, tasks_page_size=2) as standin:
+        tasks: list[dict] = []
+        body: dict[str, Any] = tasks_body(user_id)
+        cursors: list[str] = []
+        while True:
+            answer = post(session, standin, TASKS, body).json()
+            assert answer["crmType"] == "SALESFORCE"
+            assert answer["records"]["totalRecords"] == len(world.tasks[user_id])
+            assert answer["records"]["currentPageSize"] == len(answer["tasks"])
+            assert answer["records"]["currentPageNumber"] == len(cursors)
+            tasks += answer["tasks"]
+            if "cursor" not in answer["records"]:
+                break
+            cursors.append(answer["records"]["cursor"])
+            body = {**tasks_body(user_id), "cursor": cursors[-1]}
+        assert tasks == world.tasks[user_id]
+        assert len(cursors) == 3
+        assert [r.page for r in standin.requests] == [0, 1, 2, 3]
+
+        in_query = session.post(
+            f"{standin.url}/v2/tasks",
+            params={"cursor": cursors[0]},
+            json=tasks_body(user_id),
+            timeout=5,
+        )
+        assert in_query.status_code == 400
+        theirs = post(session, standin, TASKS, {**tasks_body(other), "cursor": cursors[0]})
+        assert (theirs.status_code, theirs.json()["errors"]) == (400, ["Invalid cursor"])
+        garbled = post(session, standin, TASKS, {**tasks_body(user_id), "cursor": 12})
+        assert garbled.status_code == 400
+        steps_cursor = cursor_token(STEPS, user_id, None, 1)
+        foreign = post(session, standin, TASKS, {**tasks_body(user_id), "cursor": steps_cursor})
+        assert foreign.status_code == 400
+
+        standin.add_fault(Fault(path=TASKS, page=1, status=503))
+        failed = post(session, standin, TASKS, {**tasks_body(user_id), "cursor": cursors[0]})
+        assert failed.status_code == 503
+        again = post(session, standin, TASKS, {**tasks_body(user_id), "cursor": cursors[0]})
+        assert again.json()["tasks"] == world.tasks[user_id][2:4]
+    with GongStandIn(world) as unpaged:
+        answer = post(session, unpaged, TASKS, tasks_body(user_id)).json()
+        assert "records" not in answer
+        assert answer["tasks"] == world.tasks[user_id]
+
+
+def test_prospects_and_tasks_only_post_auth_scopes_and_faults(
+    engage: GongStandIn, session: requests.Session
+) -> None:
+    user_id = engage.world.users[0]["id"]
+    crm = {"crmProspectsIds": ["crm000001"]}
+    for path in (PROSPECTS, TASKS):
+        wrong_method = session.get(f"{engage.url}{path}", timeout=5)
+        assert wrong_method.status_code == 405
+        assert wrong_method.json()["errors"] == [f"Method GET is not allowed on {path}"]
+    with requests.Session() as bare:
+        assert post(bare, engage, PROSPECTS, crm, auth=("test-key", "no")).status_code == 401
+        assert post(bare, engage, TASKS, tasks_body(user_id)).status_code == 401
+        bearer = {"Authorization": "Bearer test-token"}
+        engage.token_scopes = {"api:flows:read", "api:users:read"}
+        assert post(bare, engage, PROSPECTS, crm, headers=bearer).status_code == 200
+        forbidden = post(bare, engage, TASKS, tasks_body(user_id), headers=bearer)
+        assert forbidden.status_code == 403
+        assert forbidden.json()["errors"] == ["Missing required scope api:tasks:read"]
+        engage.token_scopes = {"api:tasks:read"}
+        assert post(bare, engage, TASKS, tasks_body(user_id), headers=bearer).status_code == 200
+        assert post(bare, engage, PROSPECTS, crm, headers=bearer).status_code == 403
+
+    engage.add_fault(Fault(path=PROSPECTS, prospect_id="crm000002", status=500, times=-1))
+    engage.add_fault(Fault(path=TASKS, user_id=user_id, kind="reset"))
+    engage.add_fault(Fault(path=PROSPECTS, kind="empty"))
+    engage.add_fault(Fault(path=TASKS, kind="empty"))
+    two = {"crmProspectsIds": ["crm000001", "crm000002"]}
+    assert post(session, engage, PROSPECTS, two).status_code == 500
+    empty = post(session, engage, PROSPECTS, crm).json()
+    assert empty == {"requestId": engage.requests[-1].request_id, "prospectsAssigned": []}
+    assert post(session, engage, PROSPECTS, crm).json()["prospectsAssigned"]
+    other = engage.world.users[1]["id"]
+    assert post(session, engage, TASKS, tasks_body(other)).json()["tasks"] == []  # "empty" hit
+    with pytest.raises(requests.ConnectionError):  # the reset waited for its user
+        post(session, engage, TASKS, tasks_body(user_id))
+    assert engage.requests[-1].status == 0
+    assert post(session, engage, TASKS, tasks_body(user_id)).json()["tasks"]  # both used up
+    assert post(session, engage, PROSPECTS, two).status_code == 500
+
+
+def test_prospects_and_tasks_count_against_the_rate_limit_and_daily_quota(
+    session: requests.Session,
+) -> None:
+    world = add_engage(make_world(), prospects=3)
+    body = tasks_body(world.users[0]["id"])
+    with GongStandIn(world, rate_limit=1, daily_quota=3) as standin:
+        assert post(session, standin, PROSPECTS, {"crmProspectsIds": ["crm000001"]}).ok
+        limited = post(session, standin, TASKS, body)
+        assert (limited.status_code, limited.headers["Retry-After"]) == (429, "1")
+        standin.rate_limit = None
+        assert post(session, standin, TASKS, body).ok
+        assert get_flows(session, standin).ok
+        spent = post(session, standin, PROSPECTS, {"flowInstanceIds": []})
+        assert spent.json()["errors"] == ["Daily API quota exceeded"]
+        assert post(session, standin, TASKS, body).status_code == 429
+        assert [r.path for r in standin.requests] == [
+            PROSPECTS, TASKS, TASKS, FLOWS, PROSPECTS, TASKS,
+        ]  # fmt: skip
+
+
+def test_command_line_help_lists_every_endpoint(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for endpoint in (FLOWS, USERS, "/v2/workspaces", STEPS, PROSPECTS, TASKS):
+        assert endpoint in text
+    for option in ("--prospects", "--tasks-page-size", "--prospects-id-limit"):
+        assert option in text
+
+
+# The contract: Gong's OpenAPI for both endpoints, and the tap's two new schemas
+
+
+def openapi_validator(openapi: dict, component: str) -> jsonschema.Draft7Validator:
+    """A validator for one of the OpenAPI's component schemas, its ``$ref``s resolved in the
+    document. Its non-standard keys (``exampleSetFlag``, ``types``) are unknown keywords, which
+    JSON Schema ignores; no property of these schemas uses OpenAPI's ``nullable``."""
+    resource = referencing.jsonschema.DRAFT7.create_resource(openapi)
+    registry = referencing.Registry().with_resource("urn:gong-openapi", resource)
+    ref = {"$ref": f"urn:gong-openapi#/components/schemas/{component}"}
+    return jsonschema.Draft7Validator(ref, registry=registry)
+
+
+def test_prospects_and_tasks_fit_gongs_openapi(
+    engage: GongStandIn, session: requests.Session
+) -> None:
+    openapi = gong_openapi(GONG_OPENAPI)
+    published = openapi["components"]["schemas"]
+    world = engage.world
+    user_id = world.users[0]["id"]
+    accepted = [
+        {"crmProspectsIds": world.crm_ids()},
+        {"flowInstanceIds": [x["flowInstanceId"] for x in world.instances]},
+        tasks_body(user_id),
+        tasks_body(user_id, types=["MANUAL"], workspaceId="ws-1"),
+        tasks_body(user_id, status=["OPEN", "DONE", "DISMISSED"]),
+    ]
+    answers = [post(session, engage, PROSPECTS, body) for body in accepted[:2]]
+    answers += [post(session, engage, TASKS, body) for body in accepted[2:]]
+    assert [a.status_code for a in answers] == [200] * 5
+    requests_of = ["ProspectsAssignedFlowsRequestV2"] * 2 + ["ListReminderRequest"] * 3
+    for body, component in zip(accepted, requests_of, strict=True):
+        openapi_validator(openapi, component).validate(body)
+    for answer in answers[:2]:
+        openapi_validator(openapi, "ProspectsFlowsResponse").validate(answer.json())
+    tasks_answers = [post(session, engage, TASKS, tasks_body(u["id"])).json() for u in world.users]
+    for answer in [a.json() for a in answers[2:]] + tasks_answers:
+        openapi_validator(openapi, "UserRemindersResponse").validate(answer)
+    # The validators do bite: a string task id, or a status outside the enum, fails them.
+    task = tasks_answers[0]["tasks"][0]
+    broken = [{**task, "id": str(task["id"])}, {**task, "status": "SNOOZED"}]
+    for bad in broken:
+        with pytest.raises(jsonschema.ValidationError):
+            openapi_validator(openapi, "ReminderDataDto").validate(bad)
+    with pytest.raises(jsonschema.ValidationError):
+        openapi_validator(openapi, "ListReminderRequest").validate({"filter": {"userId": ""}})
+
+    assert set(published["PublicApiAssignedFlow"]["properties"]) == ASSIGNED_FLOW_KEYS
+    assert all(set(x) == ASSIGNED_FLOW_KEYS for x in world.instances)
+    assert set(published["ReminderDataDto"]["properties"]) == TASK_KEYS
+    assert set().union(*(set(t) for t in all_tasks(world))) == TASK_KEYS
+    for component, records in (
+        (
+            "ContactDto",
+            [c for t in all_tasks(world) for c in (t["contact"], *t["additionalContacts"])],
+        ),
+        ("ContactCrmData", [t["contact"]["data"] for t in all_tasks(world)]),
+        (
+            "PersonPhoneDto",
+            [p for t in all_tasks(world) for p in t["contact"]["data"]["phoneNumbers"]],
+        ),
+        ("FlowDto", [t["flow"] for t in all_tasks(world) if "flow" in t]),
+        ("StepDto", [t["flow"]["step"] for t in all_tasks(world) if "flow" in t]),
+        ("AccountDto", [t["account"] for t in all_tasks(world)]),
+        ("OpportunityDto", [t["opportunity"] for t in all_tasks(world) if "opportunity" in t]),
+        ("Priority", [t["priority"] for t in all_tasks(world)]),
+    ):
+        assert records, component
+        assert all(set(r) == set(published[component]["properties"]) for r in records), component
+    # The request schemas name what the stand-in reads
+    assert set(published["ProspectsAssignedFlowsRequestV2"]["properties"]) == {
+        "crmProspectsIds", "flowInstanceIds",
+    }  # fmt: skip
+    task_filter = published["ReminderFilter"]
+    assert set(task_filter["required"]) == {"userId", "types", "taskAction", "status"}
+    assert set(task_filter["properties"]) == {
+        "userId",
+        "types",
+        "taskAction",
+        "status",
+        "workspaceId",
+    }
+
+
+def as_tap_task(task: dict, owner_email: str) -> dict:
+    """A task as the tap writes it: every integer id a string, and whose tasks these are."""
+    row = {**task, "owner_email": owner_email, "id": str(task["id"]), "userId": str(task["userId"])}
+    row["priority"] = {**task["priority"], "id": str(task["priority"]["id"])}
+    if "flow" in task:
+        step = {**task["flow"]["step"], "id": str(task["flow"]["step"]["id"])}
+        row["flow"] = {**task["flow"], "id": str(task["flow"]["id"]), "step": step}
+    return row
+
+
+def test_flow_instances_and_tasks_schemas_take_the_standins_answers(
+    engage: GongStandIn, session: requests.Session
+) -> None:
+    world = engage.world
+    instances = post(session, engage, PROSPECTS, {"flowInstanceIds": [
+        x["flowInstanceId"] for x in world.instances
+    ]}).json()["prospectsAssigned"]  # fmt: skip
+    assert len(instances) == len(world.instances)
+    validate(instances, schema("flow_instances"))
+    rows = []
+    for user in world.users:
+        answer = post(session, engage, TASKS, tasks_body(user["id"])).json()
+        rows += [as_tap_task(task, user["emailAddress"]) for task in answer["tasks"]]
+    assert len(rows) == len(all_tasks(world))
+    validate(rows, schema("tasks"))
+    with pytest.raises(jsonschema.ValidationError):  # Gong's integer ids are not the tap's
+        validate([{**all_tasks(world)[0], "owner_email": "x@example.com"}], schema("tasks"))
+
+    published = gong_openapi(GONG_OPENAPI)["components"]["schemas"]
+    instances_schema, tasks_schema = schema("flow_instances"), schema("tasks")
+    assert set(instances_schema["properties"]) == ASSIGNED_FLOW_KEYS
+    assert set(tasks_schema["properties"]) == TASK_KEYS | {"owner_email"}
+    assert (instances_schema["required"], tasks_schema["required"]) == (
+        ["flowInstanceId"], ["id", "owner_email"],
+    )  # fmt: skip
+    props = tasks_schema["properties"]
+    contact = props["contact"]["properties"]
+    nested = {
+        "ContactDto": contact,
+        "ContactCrmData": contact["data"]["properties"],
+        "PersonPhoneDto": contact["data"]["properties"]["phoneNumbers"]["items"]["properties"],
+        "ContactEmailDto": contact["data"]["properties"]["emails"]["items"]["properties"],
+        "FlowDto": props["flow"]["properties"],
+        "StepDto": props["flow"]["properties"]["step"]["properties"],
+        "AccountDto": props["account"]["properties"],
+        "OpportunityDto": props["opportunity"]["properties"],
+        "Priority": props["priority"]["properties"],
+    }
+    for component, properties in nested.items():
+        assert set(properties) == set(published[component]["properties"]), component
+    assert props["additionalContacts"]["items"]["properties"] == props["contact"]["properties"]
+    string_ids = [props["id"], props["userId"], props["priority"]["properties"]["id"]]
+    string_ids += [nested["FlowDto"]["id"], nested["StepDto"]["id"]]
+    assert all("string" in spec["type"] and "integer" not in spec["type"] for spec in string_ids)
+    for name, key in (
+        ("flow_instances", {"flowInstanceId": "1"}),
+        ("tasks", {"id": "1", "owner_email": "x@example.com"}),
+    ):
+        nullable = set(schema(name)["properties"]) - set(key)
+        validate([{**key, **dict.fromkeys(nullable), "addedByGong": 1}], schema(name))
+    with pytest.raises(jsonschema.ValidationError):
+        validate([{"flowId": "1"}], schema("flow_instances"))
