@@ -8,13 +8,13 @@ from singer_sdk.testing import SuiteConfig, get_tap_test_class
 
 from tap_gong_flows.tap import TapGongFlows
 from tests.conftest import start_gong, tap_config
-from tests.gong_standin import make_world
+from tests.gong_standin import add_engage, make_world
 
 # The SDK builds its test class at import, with a config: the stand-in must already run.
-_GONG = start_gong(make_world(owners=3), page_size=4)
+_GONG = start_gong(add_engage(make_world(owners=3), prospects=9), page_size=4)
 atexit.register(_GONG.stop)
 
-_CONFIG = tap_config(_GONG, max_requests_per_second=50)
+_CONFIG = tap_config(_GONG, max_requests_per_second=50, crm_prospect_ids=["crm000001"])
 # Every stream selected, as Meltano's default `select: ["*.*"]` does; users and workspaces are
 # not selected by default.
 _CATALOG = TapGongFlows(config=_CONFIG, setup_mapper=False).catalog_dict
