@@ -141,12 +141,24 @@ class InstancePass:
             "seen_at": self._seen_at,
         }
 
-    def commit(self, batch: Batch) -> None:
-        """The batch's records are emitted: the bookmark moves past it."""
+    def commit(self, batch: Batch) -> str:
+        """The batch's records are emitted: the bookmark moves past it. Returns the batch's
+        progress line."""
         self.bookmark.seen.update(batch.seen)
-        if batch.last_crm_id is not None:
-            self.bookmark.last_id = batch.last_crm_id
-            del self._crm_ids[: bisect.bisect_right(self._crm_ids, batch.last_crm_id)]
+        c = self.counts
+        if batch.last_crm_id is None:
+            return (
+                f"Flow instances: rechecked {c.rechecked:,} of the instances open last pass "
+                f"and not seen open now: {c.finished:,} finished, {c.dropped:,} no longer "
+                "answered for."
+            )
+        self.bookmark.last_id = batch.last_crm_id
+        del self._crm_ids[: bisect.bisect_right(self._crm_ids, batch.last_crm_id)]
+        return (
+            f"Flow instances: asked about {c.asked:,} CRM ids of this run (through "
+            f"{batch.last_crm_id}, {len(self._crm_ids):,} left), {len(batch.instances):,} "
+            f"instances in this batch, {c.found:,} in this run, {c.changed:,} changed."
+        )
 
     def _end(self) -> None:
         """Every CRM id asked and every unseen instance rechecked: the seen open ones are the

@@ -694,7 +694,7 @@ class FlowInstancesStream(PostStream):
                 for child in children:
                     child.sync({"batch": len(batch.changes)})
                 self.changes = []
-            instance_pass.commit(batch)
+            self.logger.info(instance_pass.commit(batch))
         if self.selected:
             self.services.progress.emitted(self.name, emitted)
         summary = instance_pass.summary()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import signal
 
 import jsonschema
 import pytest
 
 from tests.conftest import ROOT, discover, run_tap, selecting, tap_config
 from tests.gong_standin import Fault, World, add_engage, make_world
+from tests.test_stop import TapProcess
 
 PROSPECTS = "/v2/flows/prospects"
 INSTANCES = ("flow_instances", "flow_instance_changes")
@@ -304,3 +306,32 @@ def test_a_state_whose_instance_sets_are_damaged_is_refused(gong_factory, tmp_pa
     assert run.code == 1
     assert "bookmarks.flow_instances is not of this tap's shape" in run.stderr
     assert gong.requests == []
+
+
+@pytest.mark.slow  # a few seconds: it waits for the pass to be under way
+def test_a_signal_during_the_instance_pass_keeps_the_sets_and_the_next_run_carries_on(
+    gong_factory, tmp_path, catalog
+):
+    world = engage(500)
+    gong = gong_factory(world, latency=0.3)
+    cfg = config(gong, crm_prospect_ids=world.crm_ids())
+    chosen = selecting(catalog, *INSTANCES)
+    tap = TapProcess(cfg, tmp_path, catalog=chosen)
+    tap.wait_for_log("through crm000200")
+    tap.process.send_signal(signal.SIGTERM)
+    stopped = tap.finish()
+    assert stopped.code == 128 + signal.SIGTERM
+    assert "Traceback" not in stopped.stderr
+    last = stopped.states[-1]
+    assert sets_in(last)
+    done = last["bookmarks"]["flow_instances"]["last_id"]
+    assert done >= "crm000200"
+    resumed = run_tap(cfg, tmp_path, catalog=chosen, state=last)
+    assert resumed.code == 0, resumed.stderr
+    emitted = {r["flowInstanceId"] for r in stopped.records("flow_instances")}
+    emitted |= {r["flowInstanceId"] for r in resumed.records("flow_instances")}
+    assert emitted == set(open_instances(world, world.crm_ids()))
+    assert all(r["crmProspectId"] > done for r in resumed.records("flow_instances"))
+    # Each instance's change row once over the two runs: the resumed run knows what was seen.
+    changes = stopped.records("flow_instance_changes") + resumed.records("flow_instance_changes")
+    assert len({c["flowInstanceId"] for c in changes}) == len(changes) == len(emitted)

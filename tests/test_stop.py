@@ -182,14 +182,17 @@ def test_a_fatal_error_stops_at_once_while_another_owner_waits_out_a_retry_after
 class TapProcess:
     """The tap running as a user starts it, its stdout read line by line as it comes."""
 
-    def __init__(self, config: dict, tmp_path, state: dict | None = None) -> None:
+    def __init__(
+        self, config: dict, tmp_path, state: dict | None = None, catalog: dict | None = None
+    ) -> None:
         config_path = tmp_path / "config.json"
         config_path.write_text(json.dumps(config))
         command = [sys.executable, "-m", "tap_gong_flows", "--config", str(config_path)]
-        if state is not None:
-            state_path = tmp_path / "state.json"
-            state_path.write_text(json.dumps(state))
-            command += ["--state", str(state_path)]
+        for option, value in (("--state", state), ("--catalog", catalog)):
+            if value is not None:
+                path = tmp_path / f"{option[2:]}.json"
+                path.write_text(json.dumps(value))
+                command += [option, str(path)]
         self.process = subprocess.Popen(
             command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
