@@ -12,6 +12,7 @@ import typing as t
 from pathlib import Path
 
 from tap_gong_flows.settings import closest, env_problems, json_problem
+from tap_gong_flows.state import StateShapeError
 
 ENV_PREFIX = "TAP_GONG_FLOWS_"
 
@@ -71,3 +72,28 @@ def json_option(given: t.IO[str], option: str) -> tuple[t.IO[str], str | None, s
     if problem is not None:
         return io.StringIO(text), f"{problem} Pass the file a previous run wrote, or none.", None
     return io.StringIO(text), None, None
+
+
+def state_bookmarks(state: object, streams: t.Collection[str]) -> dict[str, t.Any]:
+    """The bookmarks of a state this tap wrote; StateShapeError for a state of another shape:
+    Meltano's wrapper, no bookmarks object, or bookmarks of streams the tap does not have."""
+    if isinstance(state, dict) and "singer_state" in state:
+        raise StateShapeError(
+            'The state file holds Meltano\'s wrapper {"singer_state": ...}, as `meltano '
+            "state get` prints it. Pass the value of singer_state alone (e.g. `meltano state "
+            "get ID | jq .singer_state > state.json`), or let `meltano run` pass the state."
+        )
+    bookmarks = state.get("bookmarks", {}) if isinstance(state, dict) else None
+    if not isinstance(bookmarks, dict) or not all(isinstance(b, dict) for b in bookmarks.values()):
+        raise StateShapeError(
+            "The state is not of this tap's shape: expected "
+            '{"bookmarks": {"flows": {"version": ..., "last_owner": ...}}}. Pass a state '
+            "written by tap-gong-flows, or none for a full pass."
+        )
+    if others := sorted(set(bookmarks) - set(streams)):
+        raise StateShapeError(
+            f"The state has bookmarks for streams this tap does not have ({', '.join(others)})"
+            ": it was written by another tap. Pass a state written by tap-gong-flows, or "
+            "none for a full pass."
+        )
+    return bookmarks

@@ -105,6 +105,12 @@ class InstanceBookmark:
         open_set, seen = decode(sets) if sets is not None else ({}, {})
         return cls(last_id, crm_done, open_set, seen, sets_carried=sets is not None)
 
+    @classmethod
+    def found_in(cls, bookmarks: t.Mapping[str, t.Any]) -> InstanceBookmark | None:
+        """The flow_instances bookmark of a state's bookmarks, or None when it has none."""
+        found = bookmarks.get("flow_instances")
+        return None if found is None else cls.from_bookmark(found, found.get("sets"))
+
     @property
     def in_pass(self) -> bool:
         """Whether a pass is under way (some of its CRM ids are done)."""

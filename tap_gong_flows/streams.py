@@ -145,6 +145,27 @@ class UsersStream(WholeListStream):
                 pass
         return self._listed_users or []
 
+    def owner_emails(self, include_inactive: bool) -> list[str]:
+        """The emails of the users Gong lists: active ones, or all with `include_inactive`.
+
+        Not the parent of flows: the SDK would sync one owner per users record, in Gong's
+        order, and lose the sorted order, the compact bookmark and the concurrent fetching.
+        """
+        users = self.gong_users()
+        if not include_inactive:
+            users = [u for u in users if u.active]
+        if no_email := [u.id for u in users if not u.email]:
+            self.logger.warning(
+                "Skipping %d Gong users without an email address (ids %s): /v2/flows needs an "
+                "owner email.",
+                len(no_email),
+                ", ".join(no_email),
+            )
+        emails = [u.email for u in users if u.email]
+        if not emails:
+            self.logger.warning("Gong lists no user to fetch flows for: no flow is emitted.")
+        return emails
+
 
 def gong_user(record: t.Mapping[str, t.Any]) -> GongUser:
     email = record.get("emailAddress")
@@ -182,41 +203,18 @@ class FlowsStream(GongStream):
             "The owners are the users Gong lists (GET /v2/users), because flow_owner_emails is "
             "unset."
         )
-        return owner_order(self.discovered_owners())
-
-    def discovered_owners(self) -> list[str]:
-        """The emails of the users Gong lists: active ones, or all with include_inactive_users.
-
-        Not an SDK child stream of users: that would sync one owner per users record, in
-        Gong's order, and lose the sorted order, the compact bookmark and the concurrent fetching.
-        """
-        users = self.users.gong_users()
-        if not self.config.get("include_inactive_users", False):
-            users = [u for u in users if u.active]
-        if no_email := [u.id for u in users if not u.email]:
-            self.logger.warning(
-                "Skipping %d Gong users without an email address (ids %s): /v2/flows needs an "
-                "owner email.",
-                len(no_email),
-                ", ".join(no_email),
-            )
-        emails = [u.email for u in users if u.email]
-        if not emails:
-            self.logger.warning("Gong lists no user to fetch flows for: no flow is emitted.")
-        return emails
+        return owner_order(
+            self.users.owner_emails(bool(self.config.get("include_inactive_users", False)))
+        )
 
     @cached_property
     def owner_pass(self) -> KeyPass:
         """The pass over the owners this run takes part in (made when first asked)."""
         found = dict(self.stream_state)
         steps = [s for s in self.steps_streams if s.selected]
-        if self.tasks is not None and self.config.get("company_flows_only", False):
-            self.tasks.turn_off(
-                "company_flows_only fetches one owner a pass, and tasks are asked for each "
-                "owner. Unset company_flows_only to sync tasks, or deselect tasks (meltano "
-                "select tap-gong-flows --rm tasks '*') to silence this."
-            )
-        tasks = [self.tasks] if self.tasks is not None else []
+        company_only = bool(self.config.get("company_flows_only", False))
+        tasks = [s for s in self.child_streams if isinstance(s, TasksStream)]
+        tasks = [s for s in tasks if s.takes_part(company_only=company_only)]
         activated = [*([self] if self.selected else []), *steps, *tasks]
         by_name = {stream.name: stream for stream in activated}
         parts = PassParts(
@@ -228,13 +226,13 @@ class FlowsStream(GongStream):
             streams=list(by_name),
             stamp=lambda version: _stamp_all(activated, version),
             activate=lambda name, version: deletes.activate(by_name[name], version),
-            make_steps=self._steps_calls if steps else _no_steps,
+            make_steps=(lambda done: steps[0].calls(done, steps)) if steps else _no_steps,
         )
         rules = PassRules(
             workers=int(self.config["max_concurrent_requests"]),
             activates=self.activates_versions,
             max_refused_share=float(self.config["max_refused_owner_share"]),
-            first_accepted_ends=bool(self.config.get("company_flows_only", False)),
+            first_accepted_ends=company_only,
         )
         return KeyPass(
             self.owners, OwnerPass.from_bookmark(found), found, parts, rules, self.services
@@ -242,8 +240,7 @@ class FlowsStream(GongStream):
 
     @cached_property
     def lists_flows(self) -> bool:
-        """Whether the owner pass fetches flows: not with only tasks selected, where an owner
-        costs its tasks call alone."""
+        """False with only tasks selected: an owner then costs its tasks call alone."""
         return self.selected or any(s.selected for s in self.steps_streams)
 
     @property
@@ -254,23 +251,6 @@ class FlowsStream(GongStream):
     def tasks(self) -> TasksStream | None:
         """The tasks stream, when this run syncs it (and Gong has not refused its scope)."""
         return next((s for s in self.child_streams if isinstance(s, TasksStream) and s.syncs), None)
-
-    def _steps_calls(self, done: OwnerPass) -> StepsCalls:
-        selected = [s for s in self.steps_streams if s.selected]
-
-        def sync(ids: list[str]) -> None:
-            for stream in selected:  # both share the batch's one call (StepsCalls.flows_for)
-                stream.sync({"flow_ids": ids})
-
-        return StepsCalls(
-            done,
-            names=[s.name for s in selected],
-            sync=sync,
-            post=self.steps_streams[0].post,
-            may_send=lambda: self.services.budget.spent() is None,
-            activates=self.activates_versions,
-            logger=self.logger,
-        )
 
     def _write_state(self, bookmark: dict[str, t.Any]) -> None:
         self.stream_state.update(bookmark)
@@ -375,6 +355,23 @@ class FlowStepsBase(PostStream):
                 raise FlowNotFoundError(messages)
         super().validate_response(response)
 
+    def calls(self, done: OwnerPass, selected: list[FlowStepsBase]) -> StepsCalls:
+        """The steps calls of a run, which the `selected` steps streams share."""
+
+        def sync(ids: list[str]) -> None:
+            for stream in selected:  # both share the batch's one call (StepsCalls.flows_for)
+                stream.sync({"flow_ids": ids})
+
+        return StepsCalls(
+            done,
+            names=[s.name for s in selected],
+            sync=sync,
+            post=self.post,
+            may_send=lambda: self.services.budget.spent() is None,
+            activates=self.activates_versions,
+            logger=self.logger,
+        )
+
     def post(self, flow_ids: list[str]) -> list[dict]:
         """One steps call (retried like every call), its flows checked at the door; a flow
         without a steps list (absent or null) is kept as it is, for the caller to judge."""
@@ -464,6 +461,16 @@ class TasksStream(PostStream):
     @property
     def syncs(self) -> bool:
         return self.selected and not self.off
+
+    def takes_part(self, *, company_only: bool) -> bool:
+        """Whether this run syncs tasks; company_flows_only turns them off with one WARNING."""
+        if self.syncs and company_only:
+            self.turn_off(
+                "company_flows_only fetches one owner a pass, and tasks are asked for each "
+                "owner. Unset company_flows_only to sync tasks, or deselect tasks (meltano "
+                "select tap-gong-flows --rm tasks '*') to silence this."
+            )
+        return self.syncs
 
     def turn_off(self, why: str, done: OwnerPass | None = None) -> None:
         """Skip the stream for the rest of the run, with one WARNING; no ACTIVATE_VERSION."""

@@ -29,7 +29,7 @@ from tap_gong_flows.instance_state import InstanceBookmark
 from tap_gong_flows.progress import RunProgress
 from tap_gong_flows.rate_limit import RateLimitedSession, RateLimiter
 from tap_gong_flows.services import RunServices
-from tap_gong_flows.state import OwnerPass, StateShapeError
+from tap_gong_flows.state import OwnerPass
 from tap_gong_flows.stopping import SIGNALS, StopSwitch, output_closed
 
 if t.TYPE_CHECKING:
@@ -85,34 +85,10 @@ class TapGongFlows(Tap):
     @override
     def load_state(self, state: dict[str, t.Any]) -> None:
         """Refuse a state of another shape before any request, instead of failing mid-sync."""
-        if isinstance(state, dict) and "singer_state" in state:
-            raise StateShapeError(
-                'The state file holds Meltano\'s wrapper {"singer_state": ...}, as `meltano '
-                "state get` prints it. Pass the value of singer_state alone (e.g. `meltano state "
-                "get ID | jq .singer_state > state.json`), or let `meltano run` pass the state."
-            )
-        bookmarks = state.get("bookmarks", {}) if isinstance(state, dict) else None
-        if not isinstance(bookmarks, dict) or not all(
-            isinstance(b, dict) for b in bookmarks.values()
-        ):
-            raise StateShapeError(
-                "The state is not of this tap's shape: expected "
-                '{"bookmarks": {"flows": {"version": ..., "last_owner": ...}}}. Pass a state '
-                "written by tap-gong-flows, or none for a full pass."
-            )
-        if others := sorted(set(bookmarks) - set(STREAM_ORDER)):
-            raise StateShapeError(
-                f"The state has bookmarks for streams this tap does not have ({', '.join(others)})"
-                ": it was written by another tap. Pass a state written by tap-gong-flows, or "
-                "none for a full pass."
-            )
+        bookmarks = inputs.state_bookmarks(state, STREAM_ORDER)
         OwnerPass.from_bookmark(bookmarks.get("flows", {}))
         CallBudget.from_bookmark(bookmarks.get("flows", {}), None, None, lambda: 0)
-        if "flow_instances" in bookmarks:
-            instances = bookmarks["flow_instances"]
-            self.services.instances_found = InstanceBookmark.from_bookmark(
-                instances, instances.get("sets")
-            )
+        self.services.instances_found = InstanceBookmark.found_in(bookmarks)
         super().load_state(state)
         # The sets go out in a run's few whole STATEs only, not in every STATE the SDK writes.
         self.state.get("bookmarks", {}).get("flow_instances", {}).pop("sets", None)
@@ -264,12 +240,8 @@ class TapGongFlows(Tap):
         with contextlib.suppress(GongTapError, OSError):  # bad state, closed stdout
             if outcome == "failed":
                 flows.write_last_state()
-            # The run's last STATE carries the instance sets, whatever ended it.
-            if (
-                not instances.write_whole_state()
-                and outcome == "failed"
-                and self.state.get("bookmarks")
-            ):
+            wrote = instances.write_whole_state()  # the run's last STATE has the instance sets
+            if outcome == "failed" and not wrote and self.state.get("bookmarks"):
                 # Once more, even if unchanged (the SDK writes a state only once): a target
                 # that keeps only a STATE after the last record (target-jsonl) has it.
                 self.write_message(StateMessage(value=self.state))
