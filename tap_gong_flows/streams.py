@@ -279,6 +279,13 @@ class FlowsStream(GongStream):
         if budget.per_day is not None and budget.used():
             self._write_state({**self.stream_state, **budget.bookmark()})
 
+    def note_day_count(self) -> None:
+        """The day's call count into the bookmark, for a STATE that a later stream writes (the
+        instance pass's calls count against max_requests_per_day too)."""
+        budget = self.services.budget
+        if budget.per_day is not None and budget.used():
+            self.stream_state.update(budget.bookmark())
+
     def close(self) -> None:
         """No owner fetched ahead sends another request (the pass may never have started)."""
         if "owner_pass" in self.__dict__:
@@ -715,6 +722,10 @@ class FlowInstancesStream(PostStream):
     ) -> Iterable[dict | None]:
         return ()  # the change rows sync once per batch, from the pass
 
+    @property
+    def stopped_at_budget(self) -> bool:
+        return "instance_pass" in self.__dict__ and self.instance_pass.stopped_at_budget
+
     def write_whole_state(self) -> bool:
         """A STATE with the instance sets (at most twice a run: the pass's end, the run's end);
         every other STATE carries the bookmark's small part. False: there is nothing to carry."""
@@ -724,6 +735,7 @@ class FlowInstancesStream(PostStream):
             bookmark = self.services.instances_found
         else:
             return False
+        self.flows.note_day_count()
         self.stream_state.clear()
         self.stream_state.update(bookmark.whole())
         sdk_compat.write_state(self)

@@ -245,7 +245,7 @@ class TapGongFlows(Tap):
                 # Once more, even if unchanged (the SDK writes a state only once): a target
                 # that keeps only a STATE after the last record (target-jsonl) has it.
                 self.write_message(StateMessage(value=self.state))
-        if outcome == "complete" and flows.stopped_at_budget:
+        if outcome == "complete" and (flows.stopped_at_budget or instances.stopped_at_budget):
             outcome = "stopped at the call budget, the pass goes on in the next run"
         self.logger.info(self.services.progress.summary(outcome))
 

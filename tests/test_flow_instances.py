@@ -335,3 +335,22 @@ def test_a_signal_during_the_instance_pass_keeps_the_sets_and_the_next_run_carri
     # Each instance's change row once over the two runs: the resumed run knows what was seen.
     changes = stopped.records("flow_instance_changes") + resumed.records("flow_instance_changes")
     assert len({c["flowInstanceId"] for c in changes}) == len(changes) == len(emitted)
+
+
+def test_the_instance_passs_calls_count_against_the_daily_budget(gong_factory, tmp_path, catalog):
+    world = engage(500)
+    gong = gong_factory(world)
+    cfg = config(gong, crm_prospect_ids=world.crm_ids(), max_requests_per_day=3)
+    chosen = selecting(catalog, *INSTANCES)
+    first = run_tap(cfg, tmp_path, catalog=chosen)
+    assert first.code == 0, first.stderr
+    assert len(gong.requests) == 3
+    assert "Sync stopped at the call budget" in first.stderr
+    day = first.states[-1]["bookmarks"]["flows"]
+    assert day["day_requests"] == 3
+    gong.reset_log()
+    second = run_tap(cfg, tmp_path, catalog=chosen, state=first.states[-1])
+    assert second.code == 0, second.stderr
+    assert gong.requests == []
+    assert "The daily call budget is spent: 3 requests today" in second.stderr
+    assert sets_in(second.states[-1])
