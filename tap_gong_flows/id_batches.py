@@ -5,8 +5,9 @@ several ids splits it in halves and asks both. If both succeed, or both fail aga
 halved again), the size was the cause: the size that worked is kept for the rest of the run,
 logged once. If exactly one half fails, an id in it is the cause: the search goes on inside
 that half, the size untouched, down to the single id, which is skipped with a WARNING. The
-wording of Gong's 400 is never read. A batch of which no call succeeded and every id was
-skipped is not a few bad ids: the run fails with Gong's answer instead of asking one id a call.
+wording of Gong's 400 is never read. A single id refused before Gong answered any call of the
+run means the request itself is refused, not an id: the run fails with Gong's answer (after
+about 2·log2(size) calls) instead of asking one id a call.
 """
 
 from __future__ import annotations
@@ -43,26 +44,19 @@ class IdBatches:
         self.size = size
         self.skipped: list[str] = []  # ids Gong refused one by one, this run
         self.calls = 0
-        self._answered = 0  # calls of the current batch that Gong answered
+        self.answered = 0  # calls of this run that Gong answered
 
     def ask(self, ids: list[str]) -> list[dict]:
         """Gong's records for `ids` (at most `size` of them), skipping ids it refuses."""
-        self._answered = 0
         try:
             return self._call(ids)
         except BatchRefusedError as refusal:
-            records = self._refused(ids, refusal, shrink=True)
-            if not self._answered and len(ids) > 1:
-                raise GongTapError(
-                    f"Gong refused every call for {len(ids)} {self.what}, down to one id a "
-                    f"call: the request itself is refused, not an id. {refusal}"
-                ) from refusal
-            return records
+            return self._refused(ids, refusal, shrink=True)
 
     def _call(self, ids: list[str]) -> list[dict]:
         self.calls += 1
         records = self._post(ids)
-        self._answered += 1
+        self.answered += 1
         return records
 
     def _try(self, ids: list[str]) -> tuple[list[dict] | None, BatchRefusedError | None]:
@@ -74,6 +68,11 @@ class IdBatches:
     def _refused(self, ids: list[str], refusal: BatchRefusedError, *, shrink: bool) -> list[dict]:
         """The records of `ids`, whose own call Gong refused."""
         if len(ids) == 1:
+            if not self.answered:
+                raise GongTapError(
+                    f"Gong refused every call for {self.what} of this run, down to a single "
+                    f"id: the request itself is refused, not an id. {refusal}"
+                ) from refusal
             self.skipped.append(ids[0])
             self._logger.warning(
                 "Skipping %s %s: Gong refuses a call that names it (%s).",

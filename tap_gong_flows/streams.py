@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import typing as t
 from functools import cached_property
 
 from typing_extensions import override
 
 from tap_gong_flows import crm_ids, deletes, errors, sdk_compat
-from tap_gong_flows.client import GongStream, is_owner_refusal
+from tap_gong_flows.client import GongStream
 from tap_gong_flows.errors import (
     GongFatalError,
     GongTapError,
@@ -24,6 +25,10 @@ from tap_gong_flows.key_pass import KeyPass, PassParts, PassRules
 from tap_gong_flows.state import OwnerPass
 from tap_gong_flows.steps import FlowNotFoundError
 from tap_gong_flows.steps_calls import StepsCalls
+
+_NOTHING_FOUND = re.compile(r"\bno\b.*\bfound\b", re.IGNORECASE)
+# A tasks answer about the owner, not the request: Gong refuses that one user.
+_ABOUT_USER = re.compile(r"\buser|licen[cs]e|deactivated|inactive", re.IGNORECASE)
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -335,6 +340,17 @@ class PostStream(GongStream):
         super().__init__(tap, services, http_method="POST")
         self.flows = flows
 
+    @staticmethod
+    def nothing_found(response: requests.Response) -> bool:
+        """Gong's 404 "No ... found corresponding to the provided filters": an empty answer
+        (gong-api.md), not an error, for the endpoints that take it as one."""
+        return response.status_code == 404 and bool(_NOTHING_FOUND.search(gong_errors(response)))
+
+
+def gong_errors(response: requests.Response) -> str:
+    """The `errors` of Gong's answer, as one string."""
+    return " ".join(str(e) for e in errors.gong_body(response).get("errors") or [])
+
 
 class FlowStepsBase(PostStream):
     """POST /v2/flows/steps for a batch of at most 20 flow ids the owner pass saw.
@@ -356,10 +372,8 @@ class FlowStepsBase(PostStream):
 
     @override
     def validate_response(self, response: requests.Response) -> None:
-        if response.status_code == 404:
-            messages = " ".join(str(e) for e in errors.gong_body(response).get("errors") or [])
-            if "flow not found" in messages.lower():
-                raise FlowNotFoundError(messages)
+        if response.status_code == 404 and "flow not found" in gong_errors(response).lower():
+            raise FlowNotFoundError(gong_errors(response))
         super().validate_response(response)
 
     def calls(self, done: OwnerPass, selected: list[FlowStepsBase]) -> StepsCalls:
@@ -520,12 +534,14 @@ class TasksStream(PostStream):
                 response,
                 hint="The credentials lack the api:tasks:read scope that /v2/tasks needs.",
             )
-        if self._owner and (
-            (status == 404 and errors.gong_body(response).get("errors"))
-            or (status == 400 and is_owner_refusal(response, self._owner))
-        ):
+        if self._owner and status in (400, 404) and _ABOUT_USER.search(gong_errors(response)):
             raise OwnerRejectedError(response, self._owner)
-        super().validate_response(response)
+        if not self.nothing_found(response):  # a user without open tasks: none
+            super().validate_response(response)
+
+    @override
+    def page_records(self, response: requests.Response) -> list[dict]:
+        return [] if self.nothing_found(response) else super().page_records(response)
 
     def sync_owner(self, owner: str, done: OwnerPass, *, alone: bool) -> None:
         """Fetch the owner's tasks, then emit them. A 403 skips the stream for the run. An
@@ -619,10 +635,13 @@ class FlowInstancesStream(PostStream):
     def validate_response(self, response: requests.Response) -> None:
         if response.status_code == 400:
             raise BatchRefusedError(response, hint="")
-        super().validate_response(response)
+        if not self.nothing_found(response):  # no instance for these ids
+            super().validate_response(response)
 
     @override
     def page_records(self, response: requests.Response) -> list[dict]:
+        if self.nothing_found(response):
+            return []
         body = errors.gong_body(response)
         records = body.get(self.records_key)
         if not isinstance(records, list) or not all(
@@ -659,12 +678,8 @@ class FlowInstancesStream(PostStream):
         return InstancePass(
             self.crm_ids(),
             found,
-            IdBatches(
-                "crmProspectsIds", lambda ids: self.post("crmProspectsIds", ids), self.logger
-            ),
-            IdBatches(
-                "flowInstanceIds", lambda ids: self.post("flowInstanceIds", ids), self.logger
-            ),
+            self._batches("crmProspectsIds"),
+            self._batches("flowInstanceIds"),
             may_send=lambda: self.services.budget.spent() is None,
             seen_at=dt.datetime.fromtimestamp(
                 self.services.started_ms / 1000, dt.timezone.utc

@@ -354,3 +354,17 @@ def test_the_instance_passs_calls_count_against_the_daily_budget(gong_factory, t
     assert gong.requests == []
     assert "The daily call budget is spent: 3 requests today" in second.stderr
     assert sets_in(second.states[-1])
+
+
+def test_a_404_no_instance_found_is_an_empty_answer(gong_factory, tmp_path, catalog):
+    world = engage(150)
+    gong = gong_factory(world)
+    nothing = {"errors": ["No flows found corresponding to the provided filters"]}
+    gong.add_fault(Fault(path=PROSPECTS, status=404, body=nothing, prospect_id="crm000001"))
+    run = run_tap(
+        config(gong, crm_prospect_ids=world.crm_ids()),
+        tmp_path,
+        catalog=selecting(catalog, "flow_instances"),
+    )
+    assert run.code == 0, run.stderr
+    assert {r["crmProspectId"] for r in run.records("flow_instances")} == set(world.crm_ids()[100:])

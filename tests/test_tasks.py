@@ -195,3 +195,18 @@ def test_a_retried_tasks_call_names_its_owner(gong_factory, tmp_path, catalog):
     run = run_tap(tap_config(gong), tmp_path, catalog=selecting(catalog, "tasks"))
     assert run.code == 0, run.stderr
     assert f"Retrying /v2/tasks for owner {owner}" in run.stderr
+
+
+def test_a_404_no_tasks_found_is_an_owner_without_open_tasks(gong_factory, tmp_path, catalog):
+    # gong-api.md: Gong answers some "nothing matched" cases with 404 "No ... found".
+    world = engage()
+    gong = gong_factory(world)
+    owners = owners_of(world)
+    nothing = {"errors": ["No tasks found corresponding to the provided filters"]}
+    gong.add_fault(Fault(path=TASKS, status=404, body=nothing, user_id=user_ids(world)[owners[0]]))
+    config = tap_config(gong, emit_activate_version_messages=True)
+    run = run_tap(config, tmp_path, catalog=selecting(catalog, "tasks"))
+    assert run.code == 0, run.stderr
+    assert "Skipping owner" not in run.stderr
+    assert {t["owner_email"] for t in run.records("tasks")} == set(owners[1:])
+    assert [m["stream"] for m in run.of_type("ACTIVATE_VERSION")] == ["tasks"]

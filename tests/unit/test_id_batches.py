@@ -89,16 +89,26 @@ def test_any_two_refused_ids_of_a_batch_are_the_only_ones_skipped() -> None:
         assert sorted(batches.skipped) == sorted(pair)
 
 
-def test_a_batch_refused_down_to_every_single_id_fails_the_run() -> None:
-    gong = FakeGong(refused=set(ids(8)))
-    batches = IdBatches("crmProspectsIds", gong.post, LOGGER, size=8)
+def test_a_run_whose_every_call_is_refused_fails_after_a_few_calls() -> None:
+    gong = FakeGong(refused=set(ids(100)))
+    batches = IdBatches("crmProspectsIds", gong.post, LOGGER)
     with pytest.raises(GongTapError, match="the request itself is refused"):
-        batches.ask(ids(8))
-    assert len(gong.calls) == 15  # 1 + 2 + 4 + 8
+        batches.ask(ids(100))
+    assert len(gong.calls) <= 1 + 2 * 7  # down one branch to a single id, not 2n - 1
 
 
-def test_a_single_id_refused_is_skipped_not_fatal() -> None:
+def test_a_block_of_refused_ids_after_answered_calls_is_skipped_and_the_pass_moves_on() -> None:
+    every = ids(300)
+    gong = FakeGong(refused=set(every[100:200]))  # e.g. ids of another CRM object, sorted together
+    batches = IdBatches("crmProspectsIds", gong.post, LOGGER)
+    records = ask_all(batches, every)
+    assert [r["crmProspectId"] for r in records] == every[:100] + every[200:]
+    assert batches.skipped == every[100:200]
+
+
+def test_a_single_id_refused_after_an_answered_call_is_skipped_not_fatal() -> None:
     gong = FakeGong(refused={"c0000"})
     batches = IdBatches("crmProspectsIds", gong.post, LOGGER)
+    assert len(batches.ask(["c0001"])) == 1
     assert batches.ask(["c0000"]) == []
     assert batches.skipped == ["c0000"]
