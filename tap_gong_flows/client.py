@@ -74,7 +74,18 @@ class GongStream(RESTStream[str | None]):
 
     def __init__(self, tap: Tap, services: RunServices, **kwargs: t.Any) -> None:
         self.services = services
+        self._schema_sent = False
         super().__init__(tap, **kwargs)
+
+    @override
+    def _write_schema_message(self) -> None:
+        # The SDK writes a SCHEMA at each sync() call: tasks sync once per owner, the steps and
+        # change streams once per batch, so the 14 KB tasks schema would go out 6,000 times in
+        # a run of 6,000 owners. Once a run is what a target needs. A private SDK method, its
+        # only place for this: tests/test_sdk_surface.py checks it is still there.
+        if not self._schema_sent:
+            super()._write_schema_message()
+            self._schema_sent = True
 
     @property
     @override

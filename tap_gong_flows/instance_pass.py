@@ -15,9 +15,13 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import logging
+import re
 import typing as t
 
 from tap_gong_flows.instance_state import FINISHED, GONE, InstanceBookmark, is_open
+
+UNKNOWN = "unknown"  # a status Gong did not send, or not as one word
+_STATUS = re.compile(r"[A-Za-z0-9_]+")
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable
@@ -67,13 +71,15 @@ class InstancePass:
     ) -> None:
         self.bookmark, self._by_crm, self._by_instance = bookmark, by_crm, by_instance
         self._may_send, self._seen_at, self._logger = may_send, seen_at, logger
-        if bookmark.in_pass and not bookmark.sets_carried:
+        if not bookmark.sets_carried:
             logger.warning(
                 "The state's flow_instances bookmark lacks its instance sets (the run that "
                 "wrote it was killed before its last STATE): the instance pass starts over, and "
                 "every open instance counts as new (a change row with previous_status null)."
             )
             bookmark.last_id, bookmark.crm_done, bookmark.seen = None, False, {}
+        if not bookmark.in_pass:  # a new pass: its change rows carry its start
+            bookmark.started = seen_at
         start = 0 if bookmark.last_id is None else bisect.bisect_right(crm_ids, bookmark.last_id)
         self._crm_ids = [] if bookmark.crm_done else crm_ids[start:]
         self.resumed = bookmark.in_pass
@@ -119,16 +125,18 @@ class InstancePass:
         if instance_id in self._emitted:  # Gong repeated it: once a run
             return
         self._emitted.add(instance_id)
-        status = record.get("flowInstanceStatus")
-        status = status if isinstance(status, str) and status else "unknown"
         batch.instances.append(record)
         self.counts.found += 1
+        previous = self.bookmark.open.get(instance_id)
+        status = record.get("flowInstanceStatus")
+        if not isinstance(status, str) or not status:  # no status: nothing changed that we saw
+            batch.seen[instance_id] = self.bookmark.seen.get(instance_id, previous or UNKNOWN)
+            return
+        status = status if _STATUS.fullmatch(status) else UNKNOWN  # one token in the bookmark
         self.counts.finished += status in FINISHED
-        if instance_id not in self.bookmark.seen:  # not yet compared in this pass
-            previous = self.bookmark.open.get(instance_id)
-            if previous != status:
-                batch.changes.append(self._change(record, previous, status))
-                self.counts.changed += 1
+        if instance_id not in self.bookmark.seen and previous != status:  # compared once a pass
+            batch.changes.append(self._change(record, previous, status))
+            self.counts.changed += 1
         batch.seen[instance_id] = status
 
     def _change(self, record: dict, previous: str | None, status: str) -> dict:
@@ -139,6 +147,7 @@ class InstancePass:
             "previous_status": previous,
             "status": status,
             "seen_at": self._seen_at,
+            "pass_started": self.bookmark.started,
         }
 
     def commit(self, batch: Batch) -> str:

@@ -1,10 +1,11 @@
 """The flow_instances bookmark: where the instance pass is, and the open instances it tracks.
 
-Small part (in every STATE message): `last_id`, the last CRM id of the pass done, and
+Small part (in every STATE message): `last_id`, the last CRM id of the pass done,
 `crm_done`, whether the pass is past its CRM ids and asking for the instances it did not see
-open. Large part, `sets` (in at most two STATE messages a run, see streams.py): the open
-instances of the last complete pass with their status, and the instances this pass has
-accounted for, both sorted and compressed (about 8 to 12 bytes an instance). Every key is always
+open, and `started`, when the pass began (UTC; the key of its change rows). Large part,
+`sets` (in at most two STATE messages a run, see streams.py): the open instances of the last
+complete pass with their status, and the instances this pass has accounted for, both sorted and
+compressed (about 8 to 12 bytes an instance). Every key is always
 written, so a state store that deep-merges STATE messages keeps the last whole bookmark.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import datetime as dt
 import typing as t
 import zlib
 
@@ -26,8 +28,8 @@ _STATUSES = {code: status for status, code in _CODES.items()}
 _OTHER = "*"  # a status Gong added after this release: "*<status>\t<id>"
 MAX_TEXT = 256 * 2**20  # decompressed; 2 x 1,000,000 instances take about 40 MB
 _SHAPE = (
-    'expected {"last_id": <CRM id or null>, "crm_done": <true or false>, "sets": <the '
-    "compressed instance sets, or absent>}"
+    'expected {"last_id": <CRM id or null>, "crm_done": <true or false>, "started": <a UTC '
+    'time or null>, "sets": <the compressed instance sets, or absent>}'
 )
 
 
@@ -72,6 +74,16 @@ def decode(text: str) -> tuple[dict[str, str], dict[str, str]]:
     return sets["O"], sets["S"]
 
 
+def _is_time(value: object) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        dt.datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
 def _has_space(text: str) -> bool:
     return any(char.isspace() for char in text)
 
@@ -91,19 +103,25 @@ class InstanceBookmark:
     crm_done: bool = False  # past the CRM ids: asking for the open ones it did not see
     open: dict[str, str] = dataclasses.field(default_factory=dict)  # last complete pass
     seen: dict[str, str] = dataclasses.field(default_factory=dict)  # this pass so far
+    started: str | None = None  # when this pass began, UTC, ISO
     sets_carried: bool = True  # False: the STATE had the small part only
 
     @classmethod
     def from_bookmark(cls, bookmark: t.Mapping[str, t.Any], sets: str | None) -> InstanceBookmark:
         """The bookmark (its small part) with its `sets` (None: the STATE lacked them)."""
         last_id, crm_done = bookmark.get("last_id"), bookmark.get("crm_done", False)
-        extra = set(bookmark) - {"last_id", "crm_done", "sets"}
+        started = bookmark.get("started")
+        extra = set(bookmark) - {"last_id", "crm_done", "started", "sets"}
         if extra or not (last_id is None or (isinstance(last_id, str) and last_id)):
             raise _bad(f"got {dict(bookmark)!r}")
         if not isinstance(crm_done, bool) or (sets is not None and not isinstance(sets, str)):
             raise _bad(f"got {dict(bookmark)!r}")
+        if started is not None and not _is_time(started):
+            raise _bad(f"its started is no UTC time ({started!r})")
         open_set, seen = decode(sets) if sets is not None else ({}, {})
-        return cls(last_id, crm_done, open_set, seen, sets_carried=sets is not None)
+        # An empty bookmark (the SDK's, for a run that asked nothing) has nothing to carry.
+        carried = sets is not None or not bookmark
+        return cls(last_id, crm_done, open_set, seen, started, sets_carried=carried)
 
     @classmethod
     def found_in(cls, bookmarks: t.Mapping[str, t.Any]) -> InstanceBookmark | None:
@@ -118,7 +136,7 @@ class InstanceBookmark:
 
     def small(self) -> dict[str, t.Any]:
         """What every STATE message carries."""
-        return {"last_id": self.last_id, "crm_done": self.crm_done}
+        return {"last_id": self.last_id, "crm_done": self.crm_done, "started": self.started}
 
     def whole(self) -> dict[str, t.Any]:
         """The small part and the sets: for the few STATE messages that carry them."""

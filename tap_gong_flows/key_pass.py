@@ -304,7 +304,8 @@ class KeyPass:
         ):
             logger.warning("No ACTIVATE_VERSION for tasks: %s.", why)
             deletes.hold_back(done, ["tasks"])
-        if silent := deletes.streams_without_rows(done, self.parts.streams):
+        held = [name for name in self.parts.streams if name in done.streams]  # else said why
+        if silent := deletes.streams_without_rows(done, held):
             logger.warning(
                 "No ACTIVATE_VERSION for %s: this pass emitted no row for %s, so a target "
                 "deletes nothing.",

@@ -4,9 +4,9 @@ The SDK may rename or drop any of these in a patch release. tests/test_sdk_surfa
 that the installed singer-sdk still has each name used here with the signature expected, so an
 upgrade that moves one fails there, by name, not in the middle of a sync.
 
-Two private names cannot live here because they are overrides, which must be methods of the
-class: `TapGongFlows._validate_config` and `TapGongFlows._setup_signal_handlers` (tap.py),
-checked by the same test.
+Three private names cannot live here because they are overrides, which must be methods of the
+class: `TapGongFlows._validate_config` and `TapGongFlows._setup_signal_handlers` (tap.py), and
+`GongStream._write_schema_message` (client.py), checked by the same test.
 """
 
 from __future__ import annotations
@@ -92,13 +92,3 @@ def write_state(stream: Stream) -> None:
     """
     stream.state_manager.is_flushed = False
     stream._write_state_message()
-
-
-def sync_children(stream: Stream, context: dict[str, t.Any]) -> None:
-    """Sync the stream's selected child streams for one context.
-
-    The SDK syncs children only from `generate_child_contexts`, once per parent record; the
-    steps streams need one sync per batch of 20 flows, the last batch after the last owner,
-    when no record is left to hang it on.
-    """
-    stream._sync_children(context)

@@ -33,6 +33,7 @@ class RunServices:
         make_budget: Callable[[], CallBudget],
         logger: logging.Logger,
         started_ms: int,
+        crm_ids: list[str] | None = None,
     ) -> None:
         self.stop = stop
         self.limiter = limiter
@@ -40,6 +41,9 @@ class RunServices:
         self.progress = progress
         self.logger = logger
         self.started_ms = started_ms  # when the run started: the version of whole lists
+        self.crm_ids = (
+            crm_ids or []
+        )  # the configured CRM ids, sorted, read once when the tap starts
         self.single_attempt = False  # --test: one request, no retries
         # The flow_instances bookmark as the state gave it, sets included (the tap keeps the
         # sets out of the SDK's state, which every STATE message would repeat): see streams.py.

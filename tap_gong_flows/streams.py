@@ -9,7 +9,7 @@ from functools import cached_property
 
 from typing_extensions import override
 
-from tap_gong_flows import crm_ids, deletes, errors, sdk_compat
+from tap_gong_flows import deletes, errors, sdk_compat
 from tap_gong_flows.client import GongStream
 from tap_gong_flows.errors import (
     GongFatalError,
@@ -665,7 +665,7 @@ class FlowInstancesStream(PostStream):
 
     def crm_ids(self) -> list[str]:
         """The configured CRM ids and the contacts of this run's flow tasks, sorted."""
-        configured, _ = crm_ids.configured_ids(self.config)  # checked when the tap started
+        configured = self.services.crm_ids
         tasks = self.flows.tasks
         if tasks is None or not tasks.crm_ids:
             return configured
@@ -764,7 +764,7 @@ class FlowInstanceChangesStream(GongStream):
     name = "flow_instance_changes"
     parent_stream_type = FlowInstancesStream
     path = FlowInstancesStream.path
-    primary_keys = ("flowInstanceId", "seen_at")
+    primary_keys = ("flowInstanceId", "pass_started")  # one change at most a pass
     selected_by_default = False
     state_partitioning_keys: t.ClassVar[list[str]] = []
 

@@ -111,7 +111,9 @@ class TapGongFlows(Tap):
             problems = super()._validate_config(raise_errors=False) + problems
         except Exception as exc:
             problems.insert(0, str(exc))
-        problems += configured_ids(config)[1]
+        # Read once, here: a file that changes during the run changes nothing of it.
+        self.crm_ids, crm_problems = configured_ids(config)
+        problems += crm_problems
         typos, others = settings.unknown_names(config, self.setting_names())
         problems = typos + problems
         if others:
@@ -147,6 +149,7 @@ class TapGongFlows(Tap):
             make_budget=lambda: self._budget(limiter),
             logger=self.logger,
             started_ms=self.initialized_at,
+            crm_ids=getattr(self, "crm_ids", []),
         )
 
     @override

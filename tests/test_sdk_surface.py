@@ -83,6 +83,7 @@ def test_every_override_says_so():
 PRIVATE_METHODS = [
     ("singer_sdk.streams.rest", "RESTStream", "_request", ["self", "prepared_request", "context"]),
     ("singer_sdk.streams.core", "Stream", "_write_state_message", ["self"]),
+    ("singer_sdk.streams.core", "Stream", "_write_schema_message", ["self"]),
     (
         "singer_sdk.streams.core",
         "Stream",

@@ -210,3 +210,23 @@ def test_a_404_no_tasks_found_is_an_owner_without_open_tasks(gong_factory, tmp_p
     assert "Skipping owner" not in run.stderr
     assert {t["owner_email"] for t in run.records("tasks")} == set(owners[1:])
     assert [m["stream"] for m in run.of_type("ACTIVATE_VERSION")] == ["tasks"]
+
+
+def test_each_stream_sends_its_schema_once_a_run(gong_factory, tmp_path, catalog):
+    world = engage(12, owners=5)
+    gong = gong_factory(world)
+    run = run_tap(
+        tap_config(gong, crm_prospect_ids=world.crm_ids()),
+        tmp_path,
+        catalog=selecting(
+            catalog, "flows", "flow_steps", "tasks", "flow_instances", "flow_instance_changes"
+        ),
+    )
+    assert run.code == 0, run.stderr
+    schemas = [m["stream"] for m in run.of_type("SCHEMA")]
+    assert sorted(schemas) == sorted(set(schemas))
+    first = {}
+    for message in run.messages:
+        if message["type"] in ("SCHEMA", "RECORD"):
+            first.setdefault(message["stream"], message["type"])
+    assert set(first.values()) == {"SCHEMA"}  # each stream's SCHEMA before its records

@@ -160,3 +160,44 @@ def test_a_repeated_instance_is_emitted_once_a_run() -> None:
     records, changes, _ = run(gong, ["c0000", "c0001", "c0002"], InstanceBookmark())
     assert len(records) == 3
     assert len(changes) == 3
+
+
+def test_a_bookmark_that_lost_its_sets_warns_even_between_passes(caplog) -> None:
+    gong = FakeGong(world(3))
+    _, changes, _ = run(gong, ["c0000", "c0001", "c0002"], InstanceBookmark(sets_carried=False))
+    assert len(changes) == 3
+    assert "lacks its instance sets" in caplog.text
+
+
+def test_a_missing_or_odd_status_makes_no_change_row_and_keeps_the_bookmark_readable() -> None:
+    gong = FakeGong(world(3))
+    _, _, first = run(gong, ["c0000", "c0001", "c0002"], InstanceBookmark())
+    gong.instances["i0000"] = ("c0000", "")  # Gong left the status out
+    gong.instances["i0001"] = ("c0001", "Waiting\tfor reply")  # a new status, not one word
+    _, changes, second = run(gong, ["c0000", "c0001", "c0002"], first.bookmark)
+    assert [(c["flowInstanceId"], c["status"]) for c in changes] == [("i0001", "unknown")]
+    assert second.bookmark.open == {"i0000": "Running", "i0001": "unknown", "i0002": "Running"}
+    again = InstanceBookmark.from_bookmark(second.bookmark.whole(), second.bookmark.whole()["sets"])
+    assert again.open == second.bookmark.open
+
+
+def test_the_change_rows_of_one_pass_carry_its_start_across_runs() -> None:
+    gong = FakeGong(world(30))
+    crm_ids = [f"c{k:04d}" for k in range(30)]
+    _, first_changes, first = run(gong, crm_ids, InstanceBookmark(), budget=1)
+    assert not first.complete
+    instance_pass = InstancePass(
+        crm_ids,
+        first.bookmark,
+        IdBatches("crmProspectsIds", gong.by_crm, LOGGER, size=10),
+        IdBatches("flowInstanceIds", gong.by_instance, LOGGER, size=10),
+        may_send=lambda: True,
+        seen_at="2026-12-02T00:00:00+00:00",
+        logger=LOGGER,
+    )
+    changes = []
+    while (batch := instance_pass.next_batch()) is not None:
+        changes += batch.changes
+        instance_pass.commit(batch)
+    assert {c["pass_started"] for c in first_changes + changes} == {"2026-12-01T00:00:00+00:00"}
+    assert {c["seen_at"] for c in changes} == {"2026-12-02T00:00:00+00:00"}

@@ -41,8 +41,9 @@ def test_a_whole_bookmark_loads_back_and_its_small_part_is_small() -> None:
         "crm000040", False, bookmark.open, {"5": "Paused"},
     )  # fmt: skip
     assert again.sets_carried
-    assert set(bookmark.small()) == {"last_id", "crm_done"}
+    assert set(bookmark.small()) == {"last_id", "crm_done", "started"}
     assert not InstanceBookmark.from_bookmark(bookmark.small(), None).sets_carried
+    assert InstanceBookmark.from_bookmark({}, None).sets_carried  # nothing to carry
 
 
 @pytest.mark.parametrize(
@@ -58,6 +59,8 @@ def test_a_whole_bookmark_loads_back_and_its_small_part_is_small() -> None:
         {"sets": base64.b64encode(zlib.compress(b"Xq123")).decode()},
         {"sets": base64.b64encode(zlib.compress(b"OP12 3")).decode()},
         {"sets": encode({"1": "Running"}, {})[:-4]},
+        {"started": "yesterday"},
+        {"started": 5},
     ],
 )
 def test_a_bookmark_of_another_shape_is_refused(bookmark: dict) -> None:
