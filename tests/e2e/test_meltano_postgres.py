@@ -12,13 +12,21 @@ from datetime import datetime, timezone
 
 import pytest
 
+from tap_gong_flows.instance_state import decode
 from tests.conftest import ROOT, discover, expected_rows, owners_of, start_gong
-from tests.gong_standin import GREETING_HTML, Flow, GongStandIn, World, make_world
+from tests.gong_standin import GREETING_HTML, Flow, GongStandIn, World, add_engage, make_world
 
 if t.TYPE_CHECKING:
+    from pathlib import Path
+
     from tests.e2e.conftest import Pipeline
 
 FLOW_FIELDS = tuple(json.loads((ROOT / "schemas" / "flows.json").read_text())["properties"])
+INSTANCE_FIELDS = tuple(
+    json.loads((ROOT / "schemas" / "flow_instances.json").read_text())["properties"]
+)
+OPEN_STATUSES = ("Pending", "Running", "Paused")
+PROSPECTS = "/v2/flows/prospects"
 
 
 def instant(value: str | None) -> datetime | None:
@@ -379,3 +387,201 @@ def test_fractions_and_seconds_from_environment_variables_take_effect(
     assert min(later - earlier for earlier, later in itertools.pairwise(times)) > 0.35
     expected = {key: row for key, row in served(gong.world).items() if key[0] != owners[-1]}
     assert loaded(flows.rows()) == expected
+
+
+def owner_tasks(world: World, owners: t.Iterable[str]) -> dict[str, tuple[str, dict[str, t.Any]]]:
+    """The tasks Gong holds for these owners: {task id as text: (owner's email, task)}."""
+    user_ids = {u["emailAddress"].lower(): u["id"] for u in world.users if u["emailAddress"]}
+    return {
+        str(task["id"]): (owner, task) for owner in owners for task in world.tasks[user_ids[owner]]
+    }
+
+
+def flow_task_contacts(tasks: t.Iterable[dict[str, t.Any]]) -> tuple[set[str], set[str]]:
+    """(The CRM ids of the FLOW tasks' contacts, those of their additional contacts.)"""
+    flow_tasks = [task for task in tasks if task["type"] == "FLOW"]
+    contacts = {task["contact"]["crmId"] for task in flow_tasks}
+    more = {c["crmId"] for task in flow_tasks for c in task["additionalContacts"]}
+    return contacts, more
+
+
+def as_instance(row: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    """Every field of the flow_instances schema, the creation date as an instant."""
+    return {
+        f: instant(row[f]) if f == "flowInstanceCreateDate" else row.get(f) for f in INSTANCE_FIELDS
+    }
+
+
+def instances_by_id(world: World, instance_ids: t.Iterable[str]) -> dict[str, dict[str, t.Any]]:
+    """Gong's current view of these instances, whatever their status."""
+    wanted = set(instance_ids)
+    return {
+        i["flowInstanceId"]: as_instance(i)
+        for i in world.instances
+        if i["flowInstanceId"] in wanted
+    }
+
+
+def open_instance_ids(world: World, crm_ids: t.Iterable[str]) -> set[str]:
+    wanted = set(crm_ids)
+    return {
+        i["flowInstanceId"]
+        for i in world.instances
+        if i["crmProspectId"] in wanted and i["flowInstanceStatus"] in OPEN_STATUSES
+    }
+
+
+def instance_sets(flows: Pipeline) -> tuple[dict[str, str], dict[str, str]]:
+    """The (open, seen) instance sets of the flow_instances bookmark Meltano keeps."""
+    bookmark = flows.state()["singer_state"]["bookmarks"]["flow_instances"]
+    assert "sets" in bookmark, f"Meltano's state lacks the instance sets: {bookmark}"
+    assert (bookmark["last_id"], bookmark["crm_done"]) == (None, False), "the pass is complete"
+    return decode(bookmark["sets"])
+
+
+def changes_of(flows: Pipeline) -> dict[tuple[str, datetime], tuple[str | None, str]]:
+    """{(instance id, seen_at): (previous status, status)} of the flow_instance_changes table."""
+    return {
+        (r["flowInstanceId"], instant(r["seen_at"])): (r["previous_status"], r["status"])
+        for r in flows.rows("flow_instance_changes")
+    }
+
+
+def prospects_asked(gong: GongStandIn, key: str) -> list[list[str]]:
+    """The ids of each POST /v2/flows/prospects of this kind since the log was reset."""
+    bodies = [r.json() for r in gong.requests if r.path == PROSPECTS]
+    return [body[key] for body in bodies if key in body]
+
+
+def timed_run(flows: Pipeline) -> tuple[datetime, datetime]:
+    """Run the pipeline and check it exits 0; the UTC second before it and the instant after."""
+    before = datetime.now(timezone.utc).replace(microsecond=0)
+    run = flows.run()
+    assert run.code == 0, run.explain()
+    return before, datetime.now(timezone.utc)
+
+
+def test_tasks_instances_and_changes_load_and_no_instance_row_is_ever_deleted(
+    pipeline: t.Callable[..., Pipeline], tmp_path: Path
+) -> None:
+    """Issue 20 end to end: tasks of the owners; the open instances of the file's CRM ids and
+    the FLOW tasks' contacts; a change row per new instance, then one per status change; a
+    finished instance keeps its row (with its final status) even with hard delete and
+    ACTIVATE_VERSION on, as the instance streams are never activated."""
+    world = add_engage(make_world(owners=3), prospects=20)
+    # Two of the three owners: the third's tasks hold CRM ids no synced task has, so the file
+    # brings some of them and one is left out of both.
+    owners = owners_of(world)[:2]
+    tasks = owner_tasks(world, owners)
+    contacts, more = flow_task_contacts(task for _, task in tasks.values())
+    from_tasks = contacts | more
+    outside = sorted(set(world.crm_ids()) - from_tasks)
+    assert len(outside) >= 2, "the world has CRM ids that only the file can bring"
+    assert more - contacts, "a CRM id that only an additional contact brings"
+    from_file = [*outside[:-1], *sorted(from_tasks)[:3]]  # some overlap the tasks' ids
+    left_out = outside[-1]
+    assert open_instance_ids(world, [left_out]), "the id left out has an open instance"
+    ids_file = tmp_path / "crm_ids.txt"
+    ids_file.write_text("# exported from the CRM\n" + "\n".join(from_file) + "\n")
+    union = from_tasks | set(from_file)
+    expected = open_instance_ids(world, union)
+
+    gong = start_gong(world)
+    try:
+        flows = pipeline(
+            gong,
+            tap={
+                "flow_owner_emails": owners,
+                "crm_prospect_ids_file": str(ids_file),
+                "emit_activate_version_messages": True,
+            },
+            target={"hard_delete": True},
+            select=["flows.*", "tasks.*", "flow_instances.*", "flow_instance_changes.*"],
+        )
+
+        # The first run: every task of the owners, every open instance of the union, new.
+        first_start, first_end = timed_run(flows)
+
+        rows = flows.rows("tasks")
+        assert sorted(r["id"] for r in rows) == sorted(tasks), "each task of the owners, once"
+        assert all(isinstance(r["id"], str) for r in rows)
+        for row in rows:
+            owner, task = tasks[row["id"]]
+            assert row["owner_email"] == owner
+            assert row["userId"] == str(task["userId"])
+            assert row["contact"]["crmId"] == task["contact"]["crmId"]
+            if task["type"] == "FLOW":
+                assert row["flow"]["id"] == str(task["flow"]["id"])
+                assert row["flow"]["step"]["id"] == str(task["flow"]["step"]["id"])
+        where = f"table_schema = '{flows.schema}' AND table_name = 'tasks' AND column_name = 'id'"
+        column = f"SELECT data_type FROM information_schema.columns WHERE {where}"  # noqa: S608
+        id_type = flows.warehouse.execute(column)
+        assert id_type in {"text", "character varying"}, f"tasks.id is {id_type}"
+        first_rows = flows.rows("flow_instances")
+        instances = {r["flowInstanceId"]: as_instance(r) for r in first_rows}
+        assert len(first_rows) == len(expected)
+        assert instances == instances_by_id(world, expected)
+        assert all(r["_sdc_deleted_at"] is None for r in first_rows)
+        asked = [i for ids in prospects_asked(gong, "crmProspectsIds") for i in ids]
+        assert asked == sorted(union), "the file's ids and the FLOW tasks' contacts, once each"
+        assert left_out not in asked
+        first_changes = changes_of(flows)
+        assert sorted(i for i, _ in first_changes) == sorted(expected), "one row an instance"
+        assert set(first_changes.values()) <= {(None, s) for s in OPEN_STATUSES}
+        statuses = {i: instances[i]["flowInstanceStatus"] for i in expected}
+        assert {i: new for (i, _), (_, new) in first_changes.items()} == statuses
+        (first_seen,) = {seen for _, seen in first_changes}
+        assert first_start <= first_seen <= first_end, "seen_at is the run's start, in UTC"
+        assert instance_sets(flows) == (statuses, {})
+
+        # A prospect of a task-only CRM id replies; one of a file-only id is paused or resumed.
+        finished = min(i for i in expected if instances[i]["crmProspectId"] in from_tasks)
+        toggled = min(
+            i
+            for i in expected
+            if instances[i]["crmProspectId"] in outside
+            and instances[i]["flowInstanceStatus"] in {"Running", "Paused"}
+        )
+        toggled_from = statuses[toggled]
+        toggled_to = "Paused" if toggled_from == "Running" else "Running"
+        world.set_status(finished, "FinishedResponse")
+        world.set_status(toggled, toggled_to)
+        gong.reset_log()
+
+        second_start, second_end = timed_run(flows)
+
+        second_rows = flows.rows("flow_instances")
+        instances = {r["flowInstanceId"]: as_instance(r) for r in second_rows}
+        assert len(second_rows) == len(expected)
+        assert instances == instances_by_id(world, expected), "no row deleted, none added"
+        assert instances[finished]["flowInstanceStatus"] == "FinishedResponse"
+        assert instances[toggled]["flowInstanceStatus"] == toggled_to
+        assert all(r["_sdc_deleted_at"] is None for r in second_rows)
+        assert prospects_asked(gong, "flowInstanceIds") == [[finished]], "its final status"
+        second_changes = changes_of(flows)
+        new_changes = {k: v for k, v in second_changes.items() if k not in first_changes}
+        assert len(second_changes) == len(first_changes) + 2, "exactly two new change rows"
+        assert first_changes.items() <= second_changes.items(), "the first rows stay as they were"
+        (second_seen,) = {seen for _, seen in new_changes}
+        assert second_start <= second_seen <= second_end
+        assert {i: v for (i, _), v in new_changes.items()} == {
+            finished: (statuses[finished], "FinishedResponse"),
+            toggled: (toggled_from, toggled_to),
+        }
+        statuses = {i: s for i, s in statuses.items() if i != finished} | {toggled: toggled_to}
+        assert instance_sets(flows) == (statuses, {}), "the finished instance is not tracked"
+
+        # A third run: the finished instance is asked about no more, and its row stays.
+        gong.reset_log()
+        timed_run(flows)
+
+        third_rows = flows.rows("flow_instances")
+        assert len(third_rows) == len(expected), "the finished instance's row is still there"
+        assert {r["flowInstanceId"]: as_instance(r) for r in third_rows} == instances
+        assert all(r["_sdc_deleted_at"] is None for r in third_rows)
+        assert prospects_asked(gong, "flowInstanceIds") == []
+        assert changes_of(flows) == second_changes, "nothing changed: no change row"
+        assert instance_sets(flows) == (statuses, {})
+        assert sorted(r["id"] for r in flows.rows("tasks")) == sorted(tasks)
+    finally:
+        gong.stop()
