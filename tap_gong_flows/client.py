@@ -55,6 +55,7 @@ class GongStream(RESTStream[str | None]):
 
     records_key: str = ""
     paginated = True
+    names_path = False  # whether an error for an owner names the endpoint too (not /v2/flows)
     schema = StreamSchema(SchemaDirectory(SCHEMAS_DIR))  # schemas/<stream name>.json
     # Gong's JSON holds only JSON-native values; the schemas allow what Gong adds. Conforming
     # every property of every record changed nothing and cost more than parsing it.
@@ -237,6 +238,8 @@ class GongStream(RESTStream[str | None]):
         while not paginator.finished:
             page = paginator.count + 1
             at = errors.where(owner or self.path, page)
+            if owner and self.names_path:
+                at = f"{self.http_method} {self.path} for {at}"
             try:
                 token = paginator.current_value
                 request = self.prepare_request_for(context, token)

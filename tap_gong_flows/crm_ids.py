@@ -15,13 +15,13 @@ from pathlib import Path
 MAX_IDS = 1_000_000
 # A CRM id is one token: a space, comma, tab or quote means a line of a CSV or a query's
 # decorations, not an id (`psql -Atc` prints bare values).
-_NOT_ONE_ID = re.compile(r"[\s,;\"']")
+_NOT_ONE_ID = re.compile(r"[\s,;\"'\ufeff]")
 
 
 def read_ids_file(path: str) -> tuple[list[str], str | None]:
     """(The ids of the file, in its order; the problem that stops the run, or None.)"""
     try:
-        text = Path(path).expanduser().read_text(encoding="utf-8")
+        text = Path(path).expanduser().read_text(encoding="utf-8-sig")  # Excel writes a BOM
     except UnicodeDecodeError:
         return [], f"crm_prospect_ids_file {path} is not UTF-8 text: write one CRM id a line."
     except OSError as exc:

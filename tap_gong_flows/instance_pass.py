@@ -18,6 +18,7 @@ import logging
 import re
 import typing as t
 
+from tap_gong_flows.id_batches import FIRST_SIZE
 from tap_gong_flows.instance_state import FINISHED, GONE, InstanceBookmark, is_open
 
 UNKNOWN = "unknown"  # a status Gong did not send, or not as one word
@@ -80,6 +81,9 @@ class InstancePass:
             bookmark.last_id, bookmark.crm_done, bookmark.seen = None, False, {}
         if not bookmark.in_pass:  # a new pass: its change rows carry its start
             bookmark.started = seen_at
+        # The sizes an earlier run of the pass found Gong takes
+        by_crm.size = min(by_crm.size, bookmark.sizes[0])
+        by_instance.size = min(by_instance.size, bookmark.sizes[1])
         start = 0 if bookmark.last_id is None else bisect.bisect_right(crm_ids, bookmark.last_id)
         self._crm_ids = [] if bookmark.crm_done else crm_ids[start:]
         self.resumed = bookmark.in_pass
@@ -154,6 +158,7 @@ class InstancePass:
         """The batch's records are emitted: the bookmark moves past it. Returns the batch's
         progress line."""
         self.bookmark.seen.update(batch.seen)
+        self.bookmark.sizes = [self._by_crm.size, self._by_instance.size]
         c = self.counts
         if batch.last_crm_id is None:
             return (
@@ -175,6 +180,7 @@ class InstancePass:
         bookmark = self.bookmark
         bookmark.open = {i: s for i, s in bookmark.seen.items() if is_open(s)}
         bookmark.seen, bookmark.last_id, bookmark.crm_done = {}, None, False
+        bookmark.sizes = [FIRST_SIZE, FIRST_SIZE]  # Gong may take more by the next pass
         self.complete = True
 
     def summary(self) -> str:

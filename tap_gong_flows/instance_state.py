@@ -18,6 +18,8 @@ import datetime as dt
 import typing as t
 import zlib
 
+from tap_gong_flows.id_batches import FIRST_SIZE
+from tap_gong_flows.ids import is_whole
 from tap_gong_flows.state import StateShapeError
 
 OPEN = ("Pending", "Running", "Paused")
@@ -29,7 +31,8 @@ _OTHER = "*"  # a status Gong added after this release: "*<status>\t<id>"
 MAX_TEXT = 256 * 2**20  # decompressed; 2 x 1,000,000 instances take about 40 MB
 _SHAPE = (
     'expected {"last_id": <CRM id or null>, "crm_done": <true or false>, "started": <a UTC '
-    'time or null>, "sets": <the compressed instance sets, or absent>}'
+    'time or null>, "sizes": [<ids a call by CRM id>, <by instance id>], "sets": <the '
+    "compressed instance sets, or absent>}"
 )
 
 
@@ -104,24 +107,32 @@ class InstanceBookmark:
     open: dict[str, str] = dataclasses.field(default_factory=dict)  # last complete pass
     seen: dict[str, str] = dataclasses.field(default_factory=dict)  # this pass so far
     started: str | None = None  # when this pass began, UTC, ISO
+    # Ids a call that Gong took, by CRM id and by instance id: found once a pass (id_batches.py)
+    sizes: list[int] = dataclasses.field(default_factory=lambda: [FIRST_SIZE, FIRST_SIZE])
     sets_carried: bool = True  # False: the STATE had the small part only
 
     @classmethod
     def from_bookmark(cls, bookmark: t.Mapping[str, t.Any], sets: str | None) -> InstanceBookmark:
         """The bookmark (its small part) with its `sets` (None: the STATE lacked them)."""
         last_id, crm_done = bookmark.get("last_id"), bookmark.get("crm_done", False)
-        started = bookmark.get("started")
-        extra = set(bookmark) - {"last_id", "crm_done", "started", "sets"}
+        started, sizes = bookmark.get("started"), bookmark.get("sizes", [FIRST_SIZE, FIRST_SIZE])
+        extra = set(bookmark) - {"last_id", "crm_done", "started", "sizes", "sets"}
         if extra or not (last_id is None or (isinstance(last_id, str) and last_id)):
             raise _bad(f"got {dict(bookmark)!r}")
         if not isinstance(crm_done, bool) or (sets is not None and not isinstance(sets, str)):
             raise _bad(f"got {dict(bookmark)!r}")
         if started is not None and not _is_time(started):
             raise _bad(f"its started is no UTC time ({started!r})")
+        if not (
+            isinstance(sizes, list)
+            and len(sizes) == 2  # by CRM id, by instance id
+            and all(is_whole(n) and 1 <= n <= FIRST_SIZE for n in sizes)
+        ):
+            raise _bad(f"its sizes are not two whole numbers from 1 to {FIRST_SIZE} ({sizes!r})")
         open_set, seen = decode(sets) if sets is not None else ({}, {})
         # An empty bookmark (the SDK's, for a run that asked nothing) has nothing to carry.
         carried = sets is not None or not bookmark
-        return cls(last_id, crm_done, open_set, seen, started, sets_carried=carried)
+        return cls(last_id, crm_done, open_set, seen, started, list(sizes), sets_carried=carried)
 
     @classmethod
     def found_in(cls, bookmarks: t.Mapping[str, t.Any]) -> InstanceBookmark | None:
@@ -136,7 +147,12 @@ class InstanceBookmark:
 
     def small(self) -> dict[str, t.Any]:
         """What every STATE message carries."""
-        return {"last_id": self.last_id, "crm_done": self.crm_done, "started": self.started}
+        return {
+            "last_id": self.last_id,
+            "crm_done": self.crm_done,
+            "started": self.started,
+            "sizes": self.sizes,
+        }
 
     def whole(self) -> dict[str, t.Any]:
         """The small part and the sets: for the few STATE messages that carry them."""

@@ -463,6 +463,7 @@ class TasksStream(PostStream):
 
     name = "tasks"
     parent_stream_type = FlowsStream
+    names_path = True
     path = "/v2/tasks"
     records_key = "tasks"
     primary_keys = ("id",)
@@ -597,8 +598,9 @@ class TasksStream(PostStream):
             contacts = [task.get("contact"), *(task.get("additionalContacts") or [])]
             for contact in contacts:
                 crm_id = contact.get("crmId") if isinstance(contact, dict) else None
-                if isinstance(crm_id, str) and crm_id.strip():
-                    self.crm_ids.add(crm_id.strip())
+                # HubSpot's ids are numbers: they count, as strings, like every id
+                if crm_id is not None and not id_problem(crm_id) and record_id(crm_id).strip():
+                    self.crm_ids.add(record_id(crm_id).strip())
         task["owner_email"] = owner
         return task
 

@@ -41,7 +41,7 @@ def test_a_whole_bookmark_loads_back_and_its_small_part_is_small() -> None:
         "crm000040", False, bookmark.open, {"5": "Paused"},
     )  # fmt: skip
     assert again.sets_carried
-    assert set(bookmark.small()) == {"last_id", "crm_done", "started"}
+    assert set(bookmark.small()) == {"last_id", "crm_done", "started", "sizes"}
     assert not InstanceBookmark.from_bookmark(bookmark.small(), None).sets_carried
     assert InstanceBookmark.from_bookmark({}, None).sets_carried  # nothing to carry
 
@@ -60,6 +60,9 @@ def test_a_whole_bookmark_loads_back_and_its_small_part_is_small() -> None:
         {"sets": base64.b64encode(zlib.compress(b"OP12 3")).decode()},
         {"sets": encode({"1": "Running"}, {})[:-4]},
         {"started": "yesterday"},
+        {"sizes": [100]},
+        {"sizes": [0, 100]},
+        {"sizes": [101, 100]},
         {"started": 5},
     ],
 )
