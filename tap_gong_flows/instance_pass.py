@@ -181,6 +181,7 @@ class InstancePass:
         bookmark.open = {i: s for i, s in bookmark.seen.items() if is_open(s)}
         bookmark.seen, bookmark.last_id, bookmark.crm_done = {}, None, False
         bookmark.sizes = [FIRST_SIZE, FIRST_SIZE]  # Gong may take more by the next pass
+        bookmark.contacts_asked = set()
         self.complete = True
 
     def summary(self) -> str:

@@ -28,6 +28,7 @@ GONE = ""  # asked for by its id, Gong no longer answered for it: it leaves the 
 _CODES = dict(zip((*OPEN, *FINISHED, GONE), "PRUNFEG", strict=True))
 _STATUSES = {code: status for status, code in _CODES.items()}
 _OTHER = "*"  # a status Gong added after this release: "*<status>\t<id>"
+_CRM_ID = "-"  # a line that holds a CRM id, no instance
 MAX_TEXT = 256 * 2**20  # decompressed; 2 x 1,000,000 instances take about 40 MB
 _SHAPE = (
     'expected {"last_id": <CRM id or null>, "crm_done": <true or false>, "started": <a UTC '
@@ -41,10 +42,26 @@ def is_open(status: str) -> bool:
     return status not in FINISHED and status != GONE
 
 
-def encode(open_set: t.Mapping[str, str], seen: t.Mapping[str, str]) -> str:
-    """Both sets as one ASCII string: sorted lines, zlib, base64."""
+class Sets(t.NamedTuple):
+    """The large part of the bookmark."""
+
+    open: dict[str, str]  # instance id -> status, at the end of the last complete pass
+    seen: dict[str, str]  # instance id -> status, as this pass saw it so far
+    waiting: set[str]  # CRM ids of task contacts for the next instance pass
+    asked: set[str]  # CRM ids of task contacts this instance pass asks about
+
+
+def encode(
+    open_set: t.Mapping[str, str],
+    seen: t.Mapping[str, str],
+    waiting: t.Iterable[str] = (),
+    asked: t.Iterable[str] = (),
+) -> str:
+    """The sets as one ASCII string: sorted lines, zlib, base64."""
     lines = [_line("O", i, s) for i, s in sorted(open_set.items())]
     lines += [_line("S", i, s) for i, s in sorted(seen.items())]
+    lines += [f"T{_CRM_ID}{crm_id}" for crm_id in sorted(waiting)]
+    lines += [f"K{_CRM_ID}{crm_id}" for crm_id in sorted(asked)]
     return base64.b64encode(zlib.compress("\n".join(lines).encode(), 9)).decode("ascii")
 
 
@@ -53,8 +70,8 @@ def _line(part: str, instance_id: str, status: str) -> str:
     return f"{part}{code}{instance_id}" if code else f"{part}{_OTHER}{status}\t{instance_id}"
 
 
-def decode(text: str) -> tuple[dict[str, str], dict[str, str]]:
-    """The (open, seen) sets of `encode`'s string; StateShapeError when it is not one."""
+def decode(text: str) -> Sets:
+    """The sets of `encode`'s string; StateShapeError when it is not one."""
     try:
         packed = base64.b64decode(text.encode("ascii"), validate=True)
         inflate = zlib.decompressobj()
@@ -64,17 +81,20 @@ def decode(text: str) -> tuple[dict[str, str], dict[str, str]]:
         raise _bad(f"its sets do not decode ({exc})") from exc
     if inflate.unconsumed_tail or not inflate.eof:
         raise _bad("its sets are truncated or larger than any pass writes")
-    sets: dict[str, dict[str, str]] = {"O": {}, "S": {}}
+    sets = Sets({}, {}, set(), set())
     for line in lines:
         part, code, rest = line[:1], line[1:2], line[2:]
+        if code == _CRM_ID and part in "TK" and rest and not _has_space(rest):
+            (sets.waiting if part == "T" else sets.asked).add(rest)
+            continue
         if code == _OTHER and "\t" in rest:
             status, instance_id = rest.split("\t", 1)
         else:
             status, instance_id = _STATUSES.get(code, "?"), rest
-        if part not in sets or status == "?" or not instance_id or _has_space(instance_id):
+        if part not in "OS" or status == "?" or not instance_id or _has_space(instance_id):
             raise _bad(f"a line of its sets is not an instance ({line[:40]!r})")
-        sets[part][instance_id] = status
-    return sets["O"], sets["S"]
+        (sets.open if part == "O" else sets.seen)[instance_id] = status
+    return sets
 
 
 def _is_time(value: object) -> bool:
@@ -107,6 +127,10 @@ class InstanceBookmark:
     open: dict[str, str] = dataclasses.field(default_factory=dict)  # last complete pass
     seen: dict[str, str] = dataclasses.field(default_factory=dict)  # this pass so far
     started: str | None = None  # when this pass began, UTC, ISO
+    # CRM ids of task contacts: those runs of an owner pass found for the next instance pass,
+    # and those this instance pass asks about (streams.py)
+    contacts_waiting: set[str] = dataclasses.field(default_factory=set)
+    contacts_asked: set[str] = dataclasses.field(default_factory=set)
     # Ids a call that Gong took, by CRM id and by instance id: found once a pass (id_batches.py)
     sizes: list[int] = dataclasses.field(default_factory=lambda: [FIRST_SIZE, FIRST_SIZE])
     sets_carried: bool = True  # False: the STATE had the small part only
@@ -129,10 +153,20 @@ class InstanceBookmark:
             and all(is_whole(n) and 1 <= n <= FIRST_SIZE for n in sizes)
         ):
             raise _bad(f"its sizes are not two whole numbers from 1 to {FIRST_SIZE} ({sizes!r})")
-        open_set, seen = decode(sets) if sets is not None else ({}, {})
+        found = decode(sets) if sets is not None else Sets({}, {}, set(), set())
         # An empty bookmark (the SDK's, for a run that asked nothing) has nothing to carry.
         carried = sets is not None or not bookmark
-        return cls(last_id, crm_done, open_set, seen, started, list(sizes), sets_carried=carried)
+        return cls(
+            last_id,
+            crm_done,
+            found.open,
+            found.seen,
+            started,
+            found.waiting,
+            found.asked,
+            list(sizes),
+            sets_carried=carried,
+        )
 
     @classmethod
     def found_in(cls, bookmarks: t.Mapping[str, t.Any]) -> InstanceBookmark | None:
@@ -145,6 +179,13 @@ class InstanceBookmark:
         """Whether a pass is under way (some of its CRM ids are done)."""
         return self.last_id is not None or self.crm_done
 
+    @property
+    def empty(self) -> bool:
+        """Nothing to carry: no instance, no contact, no pass under way."""
+        return not (
+            self.open or self.seen or self.contacts_waiting or self.contacts_asked or self.in_pass
+        )
+
     def small(self) -> dict[str, t.Any]:
         """What every STATE message carries."""
         return {
@@ -156,4 +197,5 @@ class InstanceBookmark:
 
     def whole(self) -> dict[str, t.Any]:
         """The small part and the sets: for the few STATE messages that carry them."""
-        return {**self.small(), "sets": encode(self.open, self.seen)}
+        sets = encode(self.open, self.seen, self.contacts_waiting, self.contacts_asked)
+        return {**self.small(), "sets": sets}

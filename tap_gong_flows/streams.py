@@ -626,6 +626,7 @@ class FlowInstancesStream(PostStream):
     def __init__(self, tap: Tap, services: RunServices, flows: FlowsStream) -> None:
         super().__init__(tap, services, flows)
         self.changes: list[dict] = []  # the current batch's change rows, for the child stream
+        self._contacts_taken = False
 
     @override
     def prepare_request_payload(
@@ -665,21 +666,34 @@ class FlowInstancesStream(PostStream):
         """One call for `ids` of the kind `what` (retried like every call)."""
         return [r for page in self.fetch_pages({"what": what, "ids": ids}) for r in page]
 
-    def crm_ids(self) -> list[str]:
-        """The configured CRM ids and the contacts of this run's flow tasks, sorted."""
-        configured = self.services.crm_ids
-        tasks = self.flows.tasks
-        if tasks is None or not tasks.crm_ids:
-            return configured
-        return sorted(set(configured) | tasks.crm_ids)
+    @cached_property
+    def bookmark(self) -> InstanceBookmark:
+        """The bookmark as the state gave it (or a new one), which this run carries on."""
+        return self.services.instances_found or InstanceBookmark()
+
+    def _take_task_contacts(self, *, passing: bool) -> None:
+        """This run's flow task contacts into the bookmark, once. `passing`: the instance pass
+        runs now; a new one asks about them and those that earlier runs kept (runs whose
+        owner pass stopped at the budget). Else, and for a pass under way, they wait for the
+        next pass."""
+        if self._contacts_taken:
+            return
+        self._contacts_taken = True
+        tasks = [s for s in self.flows.child_streams if isinstance(s, TasksStream)]
+        contacts = tasks[0].crm_ids if tasks else set()
+        bookmark = self.bookmark
+        if passing and not (bookmark.in_pass and bookmark.sets_carried):
+            bookmark.contacts_asked = bookmark.contacts_waiting | contacts
+            bookmark.contacts_waiting = set()
+        else:
+            bookmark.contacts_waiting |= contacts
 
     @cached_property
     def instance_pass(self) -> InstancePass:
-        found = self.services.instances_found or InstanceBookmark()
-        self.services.instances_found = None  # the pass carries it from here
+        self._take_task_contacts(passing=True)
         return InstancePass(
-            self.crm_ids(),
-            found,
+            sorted(set(self.services.crm_ids) | self.bookmark.contacts_asked),
+            self.bookmark,
             self._batches("crmProspectsIds"),
             self._batches("flowInstanceIds"),
             may_send=lambda: self.services.budget.spent() is None,
@@ -708,8 +722,9 @@ class FlowInstancesStream(PostStream):
                 "budget, and it goes first."
             )
             return
-        found = self.services.instances_found
-        if not self.crm_ids() and (found is None or not (found.open or found.in_pass)):
+        self._take_task_contacts(passing=True)
+        found = self.bookmark
+        if not (self.services.crm_ids or found.contacts_asked or found.open or found.in_pass):
             self.logger.info(
                 "No CRM id to ask about: set crm_prospect_ids or crm_prospect_ids_file, or "
                 "select tasks (their contacts' ids are asked about). No request is sent."
@@ -746,11 +761,11 @@ class FlowInstancesStream(PostStream):
     def write_whole_state(self) -> bool:
         """A STATE with the instance sets (at most twice a run: the pass's end, the run's end);
         every other STATE carries the bookmark's small part. False: there is nothing to carry."""
-        if "instance_pass" in self.__dict__:
-            bookmark = self.instance_pass.bookmark
-        elif self.services.instances_found is not None:
-            bookmark = self.services.instances_found
-        else:
+        if self.selected or self.has_selected_descendents:
+            self._take_task_contacts(passing=False)  # a run that ran no pass: they wait
+        loaded = self.services.instances_found
+        bookmark = self.bookmark if "bookmark" in self.__dict__ else loaded
+        if bookmark is None or (loaded is None and bookmark.empty):
             return False
         self.flows.note_day_count()
         self.stream_state.clear()

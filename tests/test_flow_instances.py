@@ -208,7 +208,8 @@ def test_the_sets_go_out_in_at_most_two_states_and_the_last_one_holds_them(
     assert len(run.states) > 6  # a STATE after each owner, carrying the small part only
     assert sets_in(run.states[-1])
     assert all(
-        set(s["bookmarks"].get("flow_instances", {})) <= {"last_id", "crm_done", "started", "sizes", "sets"}
+        set(s["bookmarks"].get("flow_instances", {}))
+        <= {"last_id", "crm_done", "started", "sizes", "sets"}
         for s in run.states
     )
 

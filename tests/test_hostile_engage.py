@@ -394,13 +394,6 @@ def runs_until_quiet(cfg, tmp_path, chosen, *, state=None, most=12):
     return runs
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "when a budget splits the owner pass, only the contacts of the last run's owners "
-        "are asked about"
-    ),
-)
 def test_under_a_run_budget_the_contacts_of_every_owners_tasks_are_asked_about(
     gong_factory, tmp_path, catalog
 ):

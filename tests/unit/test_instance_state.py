@@ -22,8 +22,9 @@ def open_set(n: int, seed: int = 1) -> dict[str, str]:
 def test_the_sets_come_back_as_they_went_in_unknown_statuses_included() -> None:
     opened = {**open_set(50), "77": "SomethingNew"}
     seen = {"1": "Running", "2": "FinishedResponse", "3": GONE, "4": "Finished"}
-    assert decode(encode(opened, seen)) == (opened, seen)
-    assert decode(encode({}, {})) == ({}, {})
+    assert decode(encode(opened, seen))[:2] == (opened, seen)
+    assert decode(encode({}, {})) == ({}, {}, set(), set())
+    assert decode(encode({}, {}, {"crm1"}, ["crm2", "crm3"]))[2:] == ({"crm1"}, {"crm2", "crm3"})
 
 
 @pytest.mark.parametrize("n", [1_000, 20_000])
