@@ -263,8 +263,14 @@ def test_a_quota_stop_with_every_stream_selected_resumes_after_the_owners_done(
     waiting for their steps call, and the next `meltano run` fetches only owners 3 and 4."""
     settings = {"emit_activate_version_messages": True, "max_concurrent_requests": 1}
     flows = pipeline(gong, tap=settings, target={"hard_delete": True})
-    # workspaces, one users page, owners 1 and 2 (2 pages each), owner 3's first page
-    gong.daily_quota = 1 + 1 + 2 + 2 + 1
+    # The calls Gong admits, in the order the tap sends them (one owner at a time): workspaces,
+    # one users page (it also gives the owners' user ids for tasks), then owners 1 and 2 with 2
+    # flows pages and 1 POST /v2/tasks each (Meltano's default selection, every stream, now
+    # includes tasks), then owner 3's first flows page; its second page meets the spent quota.
+    # The steps call comes after the owner pass and is never reached. No POST
+    # /v2/flows/prospects either: this world has no tasks and no CRM ids are configured, so the
+    # instance pass has no id to ask about (and in the stopped run it waits for the owner pass).
+    gong.daily_quota = 1 + 1 + (2 + 1) + (2 + 1) + 1
 
     bookmark = stopped_within_owner_3(flows, gong)  # its last_owner was null: all refetched
     assert bookmark["waiting"], "the flows of owners 1 and 2 wait for their steps call"

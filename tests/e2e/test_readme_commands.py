@@ -15,22 +15,24 @@ starts empty.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
 import shlex
 import subprocess
 import typing as t
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.conftest import KEY, ROOT, SECRET, TOKEN, owners_of, start_gong, tap_config
-from tests.gong_standin import GongStandIn, make_world
+from tests.gong_standin import GongStandIn, World, add_engage, make_world
 
 if t.TYPE_CHECKING:
-    from tests.e2e.conftest import MeltanoProject, MeltanoRun, Pipeline
+    from tests.e2e.conftest import MeltanoProject, MeltanoRun, Pipeline, Warehouse
 
 README = (ROOT / "README.md").read_text()
 STATE_ID = "dev:tap-gong-flows-to-target-postgres"
@@ -230,9 +232,13 @@ def test_every_readme_command_is_run_or_excused() -> None:
     assert not stale, f"EXCUSED names commands the README no longer has: {stale}"
 
 
-@runs(r"meltano config set ")
+# A value with a shell variable ("$PWD/...") needs a shell: the worked example's test runs it.
+CONFIG_SET = r"meltano config set (?!.*\$)"
+
+
+@runs(CONFIG_SET)
 def test_meltano_config_set_reaches_the_plugins(user: ReadmeUser) -> None:
-    for command in commands(r"meltano config set "):
+    for command in commands(CONFIG_SET):
         argv = shlex.split(command)
         plugin, setting, value = argv[3:]
         done = user.ok(argv)
@@ -345,11 +351,17 @@ def shell(command: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedP
     return done
 
 
+def readme_block(after: str, language: str) -> str:
+    """The first ```language block of the README after the text `after`."""
+    pattern = re.escape(after) + rf".*?^```{language}\n(.*?)^```"
+    found = re.search(pattern, README, re.DOTALL | re.M)
+    assert found, f"the README has no {language} block after {after!r}"
+    return found.group(1)
+
+
 def readme_json(after: str) -> dict[str, t.Any]:
     """The first ```json block of the README after the text `after`."""
-    found = re.search(re.escape(after) + r".*?^```json\n(.*?)^```", README, re.DOTALL | re.M)
-    assert found, f"the README has no json block after {after!r}"
-    return json.loads(found.group(1))
+    return json.loads(readme_block(after, "json"))
 
 
 @runs(
@@ -449,3 +461,195 @@ def test_tap_reads_a_number_setting_from_the_environment(user: ReadmeUser, tmp_p
     done = shell(the_command_line(r"tap-gong-flows --config ENV$") + " --test", env, tmp_path)
 
     assert done.returncode == 0, done.stderr[-4000:]
+
+
+def flow_task_contacts(world: World, owners: t.Iterable[str]) -> set[str]:
+    """The CRM ids of the contacts and additional contacts of these owners' FLOW tasks: the
+    ids the tap adds to the configured ones (FlowInstancesStream.crm_ids)."""
+    user_ids = {u["emailAddress"].lower(): u["id"] for u in world.users if u["emailAddress"]}
+    tasks = [task for owner in owners for task in world.tasks[user_ids[owner.lower()]]]
+    flow_tasks = [task for task in tasks if task["type"] == "FLOW"]
+    return {
+        contact["crmId"]
+        for task in flow_tasks
+        for contact in [task["contact"], *task["additionalContacts"]]
+    }
+
+
+def open_instances(world: World, crm_ids: t.Iterable[str]) -> dict[str, dict[str, t.Any]]:
+    """{instance id: instance} of the open instances of these CRM ids, as Gong holds them."""
+    wanted = set(crm_ids)
+    return {
+        i["flowInstanceId"]: dict(i)
+        for i in world.instances
+        if i["crmProspectId"] in wanted and i["flowInstanceStatus"] in OPEN_STATUSES
+    }
+
+
+OPEN_STATUSES = ("Pending", "Running", "Paused")
+
+
+def psql_csv(warehouse: Warehouse, url: str, sql: str) -> list[dict[str, str]]:
+    """The rows psql prints for sql (as given) at url, in its CSV form: NULL is ''."""
+    done = subprocess.run(
+        [warehouse.psql, url, "-X", "--csv", "-v", "ON_ERROR_STOP=1", "-c", sql],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, f"psql failed on the README's SQL: {done.stderr.strip()}"
+    return list(csv.DictReader(done.stdout.splitlines()))
+
+
+def expected_reply_shares(
+    first: dict[str, dict[str, t.Any]], finished: dict[str, str]
+) -> list[dict[str, str]]:
+    """The README query's rows, as psql prints them, computed from the world: one change row
+    for each instance the first run saw open, one more for each that finished since."""
+    per_flow: dict[str, list[str]] = {}
+    for instance_id, instance in first.items():
+        per_flow.setdefault(instance["flowId"], []).append(instance_id)
+    rows = []
+    for flow_id, instance_ids in per_flow.items():
+        ended = [finished[i] for i in instance_ids if i in finished]
+        replied = ended.count("FinishedResponse")
+        share = Decimal(replied) / len(ended) if ended else None
+        rounded = "" if share is None else str(share.quantize(Decimal("0.001"), ROUND_HALF_UP))
+        rows.append({
+            "flowId": flow_id,
+            "instances": str(len(instance_ids)),
+            "finished": str(len(ended)),
+            "replied": str(replied),
+            "reply_share": rounded,
+        })  # fmt: skip
+    return rows
+
+
+@runs(
+    r'psql "\$WAREHOUSE_URL" -Atc ',
+    r'meltano config set tap-gong-flows crm_prospect_ids_file "\$PWD/crm_ids\.txt"$',
+    r'meltano select tap-gong-flows tasks "\*"$',
+    r"meltano run tap-gong-flows target-postgres$",
+)
+def test_the_worked_example_exports_crm_ids_then_the_reply_share_per_flow(
+    installed: None, pipeline: t.Callable[..., Pipeline], tmp_path: Path
+) -> None:
+    """The README's worked example ("Who is in which flow"), in a shell in the user's project.
+    A CRM table in the warehouse, exported with the README's psql line; the README's config
+    set and run; then prospects reply, a second run, and the README's SQL over the changes."""
+    world = add_engage(make_world(owners=3), prospects=45)
+    # Owners 2 and 3 only: owner 1 holds the tasks of the Company flows' prospects, so some
+    # CRM ids come from the warehouse alone.
+    synced = owners_of(world)[1:]
+    from_tasks = flow_task_contacts(world, synced)
+    crm_ids = world.crm_ids()
+    in_crm = crm_ids[:36]  # the CRM lacks the last prospects: neither source brings them all
+    outside = [i for i in in_crm if i not in from_tasks]
+    deleted = {*outside[1:3], sorted(set(in_crm) & from_tasks)[0]}  # one a task brings anyway
+    kept = [i for i in in_crm if i not in deleted]
+    expected = open_instances(world, {*kept, *from_tasks})
+    assert open_instances(world, set(outside[1:3])), "a deleted id has an open instance"
+    assert open_instances(world, set(crm_ids[36:]) - from_tasks), "so has an id not in the CRM"
+
+    gong = start_gong(world)
+    try:
+        user = ReadmeUser(
+            pipeline(gong, tap={"flow_owner_emails": synced}), copy_project(tmp_path / "project")
+        )
+        warehouse = user.pipeline.warehouse
+        # The README's SQL reads gong.*: the schema of meltano.yml and of the README's export.
+        del user.env["TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA"]
+        values = ", ".join(f"('{i}', {str(i in deleted).lower()})" for i in in_crm)
+        warehouse.execute(
+            "DROP SCHEMA IF EXISTS gong CASCADE; DROP SCHEMA IF EXISTS salesforce CASCADE; "
+            "CREATE SCHEMA salesforce; "
+            "CREATE TABLE salesforce.contact (id text, is_deleted boolean)"
+        )
+        # The test's own ids: crm000001 and so on.
+        warehouse.execute(f"INSERT INTO salesforce.contact VALUES {values}")  # noqa: S608
+        url = (
+            f"postgresql://{warehouse.user}:{warehouse.password}@{warehouse.host}:"
+            f"{warehouse.port}/{warehouse.database}"
+        )
+        base = user.pipeline.project.base_env
+        env = {
+            **base,
+            **user.env,
+            "PATH": f"{Path(warehouse.psql).parent}{os.pathsep}{base['PATH']}",
+            "WAREHOUSE_URL": url,
+        }
+
+        select = the_command_line(r'meltano select tap-gong-flows tasks "\*"$')
+        for stream in ("tasks", "flow_instances", "flow_instance_changes"):  # "and the same for"
+            done = shell(select.replace(" tasks ", f" {stream} "), env, user.folder)
+            assert done.returncode == 0, done.stderr[-4000:]
+        example = readme_block("A worked example", "bash").splitlines()
+        export, config_set, run = example
+        assert re.match(r'psql "\$WAREHOUSE_URL" -Atc ', export)
+        assert re.match(r"meltano config set tap-gong-flows crm_prospect_ids_file ", config_set)
+        assert run == "meltano run tap-gong-flows target-postgres"
+
+        done = shell(export, env, user.folder)
+        assert done.returncode == 0, done.stderr[-4000:]
+        exported = (user.folder / "crm_ids.txt").read_text()
+        assert exported.endswith("\n")
+        assert sorted(exported.splitlines()) == sorted(kept), "the ids not deleted, one a line"
+
+        done = shell(config_set, env, user.folder)
+        assert done.returncode == 0, done.stderr[-4000:]
+        ids_file = str(user.folder / "crm_ids.txt")
+        assert user.dumped_config("tap-gong-flows")["crm_prospect_ids_file"] == ids_file
+        meltano_yml = yaml.safe_load((user.folder / "meltano.yml").read_text())
+        (tap,) = [e for e in meltano_yml["plugins"]["extractors"] if e["name"] == "tap-gong-flows"]
+        assert tap["config"]["crm_prospect_ids_file"] == ids_file
+        assert tap["select"] == ["tasks.*", "flow_instances.*", "flow_instance_changes.*"]
+
+        done = shell(run, env, user.folder)
+        assert done.returncode == 0, done.stderr[-4000:]
+        columns = '"flowInstanceId", "crmProspectId", "flowInstanceStatus"'
+        loaded = warehouse.rows(f"SELECT {columns} FROM gong.flow_instances")  # noqa: S608
+        assert {r["flowInstanceId"] for r in loaded} == set(expected)
+        assert len(loaded) == len(expected)
+        assert not {r["crmProspectId"] for r in loaded} & (deleted - from_tasks), "a deleted id"
+        assert {r["crmProspectId"] for r in loaded} & deleted & from_tasks, "a task's deleted id"
+        assert warehouse.execute("SELECT to_regclass('gong.flows')") == "", "flows selected"
+
+        # Two instances of one flow get a reply, one of it and one of another flow none.
+        per_flow: dict[str, list[str]] = {}
+        for instance_id, instance in sorted(expected.items()):
+            per_flow.setdefault(instance["flowId"], []).append(instance_id)
+        flows = sorted(per_flow, key=lambda f: (-len(per_flow[f]), f))
+        (a1, a2, a3, *_), (b1, *_) = per_flow[flows[0]], per_flow[flows[1]]
+        finished = {
+            a1: "FinishedResponse",
+            a2: "FinishedResponse",
+            a3: "FinishedNoReply",
+            b1: "FinishedNoReply",
+        }
+        for instance_id, status in finished.items():
+            world.set_status(instance_id, status)
+
+        done = shell(run, env, user.folder)
+        assert done.returncode == 0, done.stderr[-4000:]
+        sql = readme_block("What the history lets you compute", "sql")
+        got = psql_csv(warehouse, url, sql)
+        want = expected_reply_shares(expected, finished)
+        assert [r["reply_share"] for r in got[:2]] == ["0.667", "0.000"], "ordered by the share"
+        assert {r["reply_share"] for r in got[2:]} == {""}, "no finished instance: nulls last"
+        by_flow = sorted(want, key=lambda r: r["flowId"])
+        assert sorted(got, key=lambda r: r["flowId"]) == by_flow
+
+        # The time in each status, with the README's window expression over seen_at.
+        (lead,) = re.findall(r"`(lead\(seen_at\)[^`]*)`", README)
+        timed = warehouse.rows(
+            f'SELECT "flowInstanceId", status, seen_at, {lead} AS until'  # noqa: S608
+            " FROM gong.flow_instance_changes"
+        )
+        assert len(timed) == len(expected) + len(finished)
+        for row in timed:
+            ended = row["flowInstanceId"] in finished and not row["status"].startswith("Finished")
+            assert (row["until"] is not None) == ended, row
+            assert row["until"] is None or row["until"] > row["seen_at"], row
+    finally:
+        gong.stop()
