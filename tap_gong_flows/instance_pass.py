@@ -93,9 +93,14 @@ class InstancePass:
         self._batches = 0  # batches of this run
         self._emitted: set[str] = set()  # instance ids this run emitted
 
+    @property
+    def ended(self) -> bool:
+        """Complete, or stopped at the budget: nothing of it changes in this run any more."""
+        return self.complete or self.stopped_at_budget
+
     def next_batch(self) -> Batch | None:
         """The next batch's answer, or None when the pass is complete or the budget spent."""
-        if self.complete or self.stopped_at_budget:
+        if self.ended:
             return None
         if self._batches and not self._may_send():
             self.stopped_at_budget = True

@@ -627,6 +627,7 @@ class FlowInstancesStream(PostStream):
         super().__init__(tap, services, flows)
         self.changes: list[dict] = []  # the current batch's change rows, for the child stream
         self._contacts_taken = False
+        self._whole: dict[str, t.Any] | None = None  # the whole bookmark the pass's end wrote
 
     @override
     def prepare_request_payload(
@@ -768,8 +769,13 @@ class FlowInstancesStream(PostStream):
         if bookmark is None or (loaded is None and bookmark.empty):
             return False
         self.flows.note_day_count()
+        # After the pass's end (or its budget stop) nothing changes it: the run's last STATE
+        # reuses that encoding (0.3 s at 100,000 instances) instead of making it again.
+        ended = "instance_pass" in self.__dict__ and self.instance_pass.ended
+        whole = self._whole if ended and self._whole is not None else bookmark.whole()
+        self._whole = whole if ended else None
         self.stream_state.clear()
-        self.stream_state.update(bookmark.whole())
+        self.stream_state.update(whole)
         sdk_compat.write_state(self)
         self.stream_state.pop("sets")
         return True
