@@ -52,6 +52,7 @@ EXCUSED = {
     "bin/test tests/e2e": "an example of bin/test's pytest arguments",
     ".venv/bin/python -m bench.run": "the benchmark, minutes long, run by hand for the figures",
     ".venv/bin/python -m bench.run --repeat 3": "the benchmark as the figures were taken",
+    ".venv/bin/python -m bench.run --part instances": "the benchmark's part 4, minutes long",
     "meltano run": "a name, not a command",
     "meltano config set <plugin> <setting> <value>": "the general form; its instances run",
     "meltano install tap-gong-flows target-postgres": "the meltano_project fixture runs it",
