@@ -18,6 +18,11 @@ MAX_IDS = 1_000_000
 _NOT_ONE_ID = re.compile(r"[\s,;\"'\ufeff]")
 
 
+def one_crm_id(text: str) -> bool:
+    """Whether `text` is one CRM id: non-empty, no white space, comma, quote or BOM."""
+    return bool(text) and not _NOT_ONE_ID.search(text)
+
+
 def read_ids_file(path: str) -> tuple[list[str], str | None]:
     """(The ids of the file, in its order; the problem that stops the run, or None.)"""
     try:
@@ -32,7 +37,7 @@ def read_ids_file(path: str) -> tuple[list[str], str | None]:
         value = line.strip()
         if not value or value.startswith("#"):
             continue
-        if _NOT_ONE_ID.search(value):
+        if not one_crm_id(value):
             return [], (
                 f"Line {number} of crm_prospect_ids_file {path} is {value[:60]!r}, which is not "
                 "one CRM id: write one id a line, with no commas, spaces or quotes (psql -Atc "

@@ -6,8 +6,9 @@ halved again), the size was the cause: the size that worked is kept for the rest
 logged once. If exactly one half fails, an id in it is the cause: the search goes on inside
 that half, the size untouched, down to the single id, which is skipped with a WARNING. The
 wording of Gong's 400 is never read. A single id refused before Gong answered any call of the
-run means the request itself is refused, not an id: the run fails with Gong's answer (after
-about 2·log2(size) calls) instead of asking one id a call.
+pass (of this run, of either kind, or of an earlier run of the pass) means the request itself is
+refused, not an id: the run fails with Gong's answer (after about 2·log2(size) calls) instead of
+asking one id a call.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ class IdBatches:
         self.skipped: list[str] = []  # ids Gong refused one by one, this run
         self.calls = 0
         self.answered = 0  # calls of this run that Gong answered
+        # Whether Gong answered calls of this pass elsewhere (an earlier run, the other kind)
+        self.vouched: Callable[[], bool] = lambda: False
 
     def ask(self, ids: list[str]) -> list[dict]:
         """Gong's records for `ids` (at most `size` of them), skipping ids it refuses."""
@@ -68,7 +71,7 @@ class IdBatches:
     def _refused(self, ids: list[str], refusal: BatchRefusedError, *, shrink: bool) -> list[dict]:
         """The records of `ids`, whose own call Gong refused."""
         if len(ids) == 1:
-            if not self.answered:
+            if not self.answered and not self.vouched():
                 raise GongTapError(
                     f"Gong refused every call for {self.what} of this run, down to a single "
                     f"id: the request itself is refused, not an id. {refusal}"

@@ -21,8 +21,8 @@ import typing as t
 from tap_gong_flows.id_batches import FIRST_SIZE
 from tap_gong_flows.instance_state import FINISHED, GONE, InstanceBookmark, is_open
 
-UNKNOWN = "unknown"  # a status Gong did not send, or not as one word
-_STATUS = re.compile(r"[A-Za-z0-9_]+")
+UNKNOWN = "unknown"  # a status with white space inside, which the bookmark cannot keep
+_STATUS = re.compile(r"\S+")
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable
@@ -79,11 +79,16 @@ class InstancePass:
                 "every open instance counts as new (a change row with previous_status null)."
             )
             bookmark.last_id, bookmark.crm_done, bookmark.seen = None, False, {}
-        if not bookmark.in_pass:  # a new pass: its change rows carry its start
+        if not bookmark.in_pass or bookmark.started is None:  # its change rows carry its start
             bookmark.started = seen_at
         # The sizes an earlier run of the pass found Gong takes
         by_crm.size = min(by_crm.size, bookmark.sizes[0])
         by_instance.size = min(by_instance.size, bookmark.sizes[1])
+        # Gong answered this pass before (an earlier run) or answers the other kind: a single
+        # id refused is then an id, not the request (id_batches.py)
+        resumed = bookmark.in_pass
+        by_crm.vouched = lambda: resumed or by_instance.answered > 0
+        by_instance.vouched = lambda: resumed or by_crm.answered > 0
         start = 0 if bookmark.last_id is None else bisect.bisect_right(crm_ids, bookmark.last_id)
         self._crm_ids = [] if bookmark.crm_done else crm_ids[start:]
         self.resumed = bookmark.in_pass
@@ -139,7 +144,8 @@ class InstancePass:
         previous = self.bookmark.open.get(instance_id)
         status = record.get("flowInstanceStatus")
         if not isinstance(status, str) or not status:  # no status: nothing changed that we saw
-            batch.seen[instance_id] = self.bookmark.seen.get(instance_id, previous or UNKNOWN)
+            if (known := self.bookmark.seen.get(instance_id, previous)) is not None:
+                batch.seen[instance_id] = known
             return
         status = status if _STATUS.fullmatch(status) else UNKNOWN  # one token in the bookmark
         self.counts.finished += status in FINISHED

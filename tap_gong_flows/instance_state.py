@@ -172,7 +172,7 @@ class InstanceBookmark:
     def found_in(cls, bookmarks: t.Mapping[str, t.Any]) -> InstanceBookmark | None:
         """The flow_instances bookmark of a state's bookmarks, or None when it has none."""
         found = bookmarks.get("flow_instances")
-        return None if found is None else cls.from_bookmark(found, found.get("sets"))
+        return cls.from_bookmark(found, found.get("sets")) if found else None  # {}: nothing
 
     @property
     def in_pass(self) -> bool:

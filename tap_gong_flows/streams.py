@@ -11,6 +11,7 @@ from typing_extensions import override
 
 from tap_gong_flows import deletes, errors, sdk_compat
 from tap_gong_flows.client import GongStream
+from tap_gong_flows.crm_ids import one_crm_id
 from tap_gong_flows.errors import (
     GongFatalError,
     GongTapError,
@@ -26,9 +27,8 @@ from tap_gong_flows.state import OwnerPass
 from tap_gong_flows.steps import FlowNotFoundError
 from tap_gong_flows.steps_calls import StepsCalls
 
-_NOTHING_FOUND = re.compile(r"\bno\b.*\bfound\b", re.IGNORECASE)
-# A tasks answer about the owner, not the request: Gong refuses that one user.
-_ABOUT_USER = re.compile(r"\buser|licen[cs]e|deactivated|inactive", re.IGNORECASE)
+# A tasks answer about the owner, not the request: Gong refuses that one user ("userId" is not).
+_ABOUT_USER = re.compile(r"\busers?\b|licen[cs]e|deactivated|inactive", re.IGNORECASE)
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -340,11 +340,16 @@ class PostStream(GongStream):
         super().__init__(tap, services, http_method="POST")
         self.flows = flows
 
-    @staticmethod
-    def nothing_found(response: requests.Response) -> bool:
-        """Gong's 404 "No ... found corresponding to the provided filters": an empty answer
-        (gong-api.md), not an error, for the endpoints that take it as one."""
-        return response.status_code == 404 and bool(_NOTHING_FOUND.search(gong_errors(response)))
+    # Gong's 404 "No <what this endpoint lists> found corresponding to the provided filters"
+    # (gong-api.md): an empty answer, not an error. Never matches: each stream that takes it
+    # says what it lists, so "No workspace found" stays an error.
+    NOTHING_FOUND: t.ClassVar[re.Pattern[str]] = re.compile(r"(?!)")
+
+    def nothing_found(self, response: requests.Response) -> bool:
+        """Whether Gong answered that it found nothing to list."""
+        return response.status_code == 404 and bool(
+            self.NOTHING_FOUND.search(gong_errors(response))
+        )
 
 
 def gong_errors(response: requests.Response) -> str:
@@ -465,6 +470,7 @@ class TasksStream(PostStream):
     parent_stream_type = FlowsStream
     names_path = True
     path = "/v2/tasks"
+    NOTHING_FOUND = re.compile(r"\bno (open )?(call )?tasks? found", re.IGNORECASE)
     records_key = "tasks"
     primary_keys = ("id",)
     FILTER: t.ClassVar[dict[str, list[str]]] = {
@@ -476,6 +482,7 @@ class TasksStream(PostStream):
     def __init__(self, tap: Tap, services: RunServices, flows: FlowsStream) -> None:
         super().__init__(tap, services, flows)
         self.crm_ids: set[str] = set()  # the contacts of the flow tasks this run emitted
+        self.odd_contacts: list[str] = []  # contact ids that are not one token: not asked
         self.off = False  # skipped for the rest of the run
         self._rows: list[dict] = []
         self._owner: str | None = None
@@ -599,8 +606,12 @@ class TasksStream(PostStream):
             for contact in contacts:
                 crm_id = contact.get("crmId") if isinstance(contact, dict) else None
                 # HubSpot's ids are numbers: they count, as strings, like every id
-                if crm_id is not None and not id_problem(crm_id) and record_id(crm_id).strip():
-                    self.crm_ids.add(record_id(crm_id).strip())
+                if crm_id is None or id_problem(crm_id):
+                    continue
+                if one_crm_id(text := record_id(crm_id).strip()):
+                    self.crm_ids.add(text)
+                elif text:
+                    self.odd_contacts.append(text)
         task["owner_email"] = owner
         return task
 
@@ -619,6 +630,9 @@ class FlowInstancesStream(PostStream):
 
     name = "flow_instances"
     path = "/v2/flows/prospects"
+    NOTHING_FOUND = re.compile(
+        r"\bno (assigned )?(flows?|prospects?|flow instances?|instances?) found", re.IGNORECASE
+    )
     records_key = "prospectsAssigned"
     primary_keys = ("flowInstanceId",)
     paginated = False
@@ -682,9 +696,17 @@ class FlowInstancesStream(PostStream):
         self._contacts_taken = True
         tasks = [s for s in self.flows.child_streams if isinstance(s, TasksStream)]
         contacts = tasks[0].crm_ids if tasks else set()
+        if tasks and (odd := tasks[0].odd_contacts):
+            self.logger.warning(
+                "Not asking about %d task contact ids that are not one CRM id (white space, "
+                "commas or quotes inside), e.g. %r.",
+                len(odd),
+                odd[0],
+            )
         bookmark = self.bookmark
         if passing and not (bookmark.in_pass and bookmark.sets_carried):
-            bookmark.contacts_asked = bookmark.contacts_waiting | contacts
+            # Added to, never replaced: a pass stopped before its first batch asks them next run
+            bookmark.contacts_asked |= bookmark.contacts_waiting | contacts
             bookmark.contacts_waiting = set()
         else:
             bookmark.contacts_waiting |= contacts

@@ -369,3 +369,19 @@ def test_a_404_no_instance_found_is_an_empty_answer(gong_factory, tmp_path, cata
     )
     assert run.code == 0, run.stderr
     assert {r["crmProspectId"] for r in run.records("flow_instances")} == set(world.crm_ids()[100:])
+
+
+def test_a_404_about_something_else_is_still_an_error(gong_factory, tmp_path, catalog):
+    world = engage(5)
+    gong = gong_factory(world)
+    gong.add_fault(
+        Fault(path=PROSPECTS, status=404, body={"errors": ["No workspace found for this key"]})
+    )
+    run = run_tap(
+        config(gong, crm_prospect_ids=world.crm_ids()),
+        tmp_path,
+        catalog=selecting(catalog, "flow_instances"),
+    )
+    assert run.code == 1
+    assert "No workspace found for this key" in run.stderr
+    assert "Traceback" not in run.stderr

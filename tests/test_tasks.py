@@ -197,12 +197,21 @@ def test_a_retried_tasks_call_names_its_owner(gong_factory, tmp_path, catalog):
     assert f"Retrying /v2/tasks for owner {owner}" in run.stderr
 
 
-def test_a_404_no_tasks_found_is_an_owner_without_open_tasks(gong_factory, tmp_path, catalog):
+@pytest.mark.parametrize(
+    "message",
+    [
+        "No tasks found corresponding to the provided filters",
+        "No tasks found for userId 234599484848423",  # "userId" is no refusal of the user
+    ],
+)
+def test_a_404_no_tasks_found_is_an_owner_without_open_tasks(
+    gong_factory, tmp_path, catalog, message
+):
     # gong-api.md: Gong answers some "nothing matched" cases with 404 "No ... found".
     world = engage()
     gong = gong_factory(world)
     owners = owners_of(world)
-    nothing = {"errors": ["No tasks found corresponding to the provided filters"]}
+    nothing = {"errors": [message]}
     gong.add_fault(Fault(path=TASKS, status=404, body=nothing, user_id=user_ids(world)[owners[0]]))
     config = tap_config(gong, emit_activate_version_messages=True)
     run = run_tap(config, tmp_path, catalog=selecting(catalog, "tasks"))
@@ -230,3 +239,53 @@ def test_each_stream_sends_its_schema_once_a_run(gong_factory, tmp_path, catalog
         if message["type"] in ("SCHEMA", "RECORD"):
             first.setdefault(message["stream"], message["type"])
     assert set(first.values()) == {"SCHEMA"}  # each stream's SCHEMA before its records
+
+
+def test_a_contact_id_with_a_space_is_not_asked_about_and_the_state_stays_readable(
+    gong_factory, tmp_path, catalog
+):
+    world = engage(6)
+    flow_task = next(t for ts in world.tasks.values() for t in ts if t["type"] == "FLOW")
+    flow_task["contact"]["crmId"] = "00Q 123"
+    gong = gong_factory(world)
+    chosen = selecting(catalog, "tasks", "flow_instances")
+    first = run_tap(tap_config(gong), tmp_path, catalog=chosen)
+    assert first.code == 0, first.stderr
+    assert "Not asking about 1 task contact ids that are not one CRM id" in first.stderr
+    asked = [r.json()["crmProspectsIds"] for r in gong.requests if r.path == PROSPECTS]
+    assert all("00Q 123" not in ids for ids in asked)
+    second = run_tap(tap_config(gong), tmp_path, catalog=chosen, state=first.states[-1])
+    assert second.code == 0, second.stderr
+
+
+def test_task_contacts_survive_a_new_instance_pass_that_failed_before_its_first_batch(
+    gong_factory, tmp_path, catalog
+):
+    world = engage(30, owners=4)
+    gong = gong_factory(world)
+    owners = owners_of(world)
+    ids = user_ids(world)
+    early = {  # the contacts of the first two owners' flow tasks
+        c["crmId"]
+        for o in owners[:2]
+        for t in world.tasks[ids[o]]
+        if t["type"] == "FLOW"
+        for c in [t["contact"], *t["additionalContacts"]]
+    }
+    cfg = tap_config(gong, max_requests_per_run=3)
+    chosen = selecting(catalog, "tasks", "flow_instances")
+    first = run_tap(cfg, tmp_path, catalog=chosen)  # owners 1 and 2, then the budget
+    assert first.code == 0, first.stderr
+    gong.add_fault(Fault(path=PROSPECTS, status=401))
+    second = run_tap(cfg, tmp_path, catalog=chosen, state=first.states[-1])  # owners 3 and 4
+    assert second.code == 1  # the instance pass's first call refused: no batch done
+    for owner in owners[:2]:  # their tasks are done: later owner passes no longer see them
+        world.tasks[ids[owner]] = []
+    gong.reset_log()
+    state = second.states[-1]
+    for _ in range(2):  # a new owner pass over two runs, then the instance pass
+        run = run_tap(cfg, tmp_path, catalog=chosen, state=state)
+        assert run.code == 0, run.stderr
+        state = run.states[-1]
+    asked = {i for r in gong.requests if r.path == PROSPECTS for i in r.json()["crmProspectsIds"]}
+    assert early <= asked

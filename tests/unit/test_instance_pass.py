@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from tap_gong_flows.id_batches import IdBatches
+from tap_gong_flows.id_batches import BatchRefusedError, IdBatches
 from tap_gong_flows.instance_pass import InstancePass
 from tap_gong_flows.instance_state import InstanceBookmark
+from tests.unit.fakes import response
 
 LOGGER = logging.getLogger("test")
 OPEN = {"Pending", "Running", "Paused"}
@@ -201,3 +202,51 @@ def test_the_change_rows_of_one_pass_carry_its_start_across_runs() -> None:
         instance_pass.commit(batch)
     assert {c["pass_started"] for c in first_changes + changes} == {"2026-12-01T00:00:00+00:00"}
     assert {c["seen_at"] for c in changes} == {"2026-12-02T00:00:00+00:00"}
+
+
+def test_a_recheck_of_one_refused_id_after_answered_crm_calls_skips_it() -> None:
+    gong = FakeGong(world(3))
+    _, _, first = run(gong, ["c0000", "c0001", "c0002"], InstanceBookmark())
+    del gong.instances["i0001"]
+    refused = gong.by_instance
+
+    def by_instance(ids: list[str]) -> list[dict]:
+        if "i0001" in ids:
+            raise BatchRefusedError(response(400, {"errors": ["Malformed request"]}), hint="")
+        return refused(ids)
+
+    gong.by_instance = by_instance  # type: ignore[method-assign]
+    _, _, second = run(gong, ["c0000", "c0002"], first.bookmark)
+    assert second.complete
+    assert set(second.bookmark.open) == {"i0000", "i0002"}
+
+
+def test_a_resumed_pass_whose_first_call_is_one_refused_id_skips_it() -> None:
+    gong = FakeGong(world(3))
+
+    def by_crm(ids: list[str]) -> list[dict]:
+        raise BatchRefusedError(response(400, {"errors": ["Malformed request"]}), hint="")
+
+    gong.by_crm = by_crm  # type: ignore[method-assign]
+    resumed = InstanceBookmark(last_id="c0001", started="2026-11-30T00:00:00+00:00")
+    _, _, done = run(gong, ["c0000", "c0001", "c0002"], resumed)
+    assert done.complete  # c0002 skipped: earlier runs of this pass were answered
+
+
+def test_an_odd_status_keeps_gongs_word_and_a_missing_one_on_a_new_instance_is_no_row() -> None:
+    gong = FakeGong(world(2))
+    gong.instances["i0000"] = ("c0000", "Opted-Out")
+    gong.instances["i0001"] = ("c0001", "")
+    gong.by_crm = lambda ids: [  # type: ignore[method-assign] - a status Gong counts as open
+        gong.record(i) for i, (crm, _) in sorted(gong.instances.items()) if crm in ids
+    ]
+    _, changes, done = run(gong, ["c0000", "c0001"], InstanceBookmark())
+    assert [(c["flowInstanceId"], c["status"]) for c in changes] == [("i0000", "Opted-Out")]
+    assert done.bookmark.open == {"i0000": "Opted-Out"}
+
+
+def test_a_pass_resumed_from_a_bookmark_without_its_start_gets_one() -> None:
+    gong = FakeGong(world(3))
+    _, changes, done = run(gong, ["c0000", "c0001", "c0002"], InstanceBookmark(last_id="c0000"))
+    assert {c["pass_started"] for c in changes} == {"2026-12-01T00:00:00+00:00"}
+    assert done.complete

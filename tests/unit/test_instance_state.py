@@ -70,3 +70,9 @@ def test_a_whole_bookmark_loads_back_and_its_small_part_is_small() -> None:
 def test_a_bookmark_of_another_shape_is_refused(bookmark: dict) -> None:
     with pytest.raises(StateShapeError, match=r"bookmarks\.flow_instances"):
         InstanceBookmark.from_bookmark(bookmark, bookmark.get("sets"))
+
+
+def test_an_empty_bookmark_is_none_to_carry() -> None:
+    assert InstanceBookmark.found_in({"flow_instances": {}}) is None
+    assert InstanceBookmark.found_in({}) is None
+    assert InstanceBookmark.found_in({"flow_instances": {"last_id": None}}) is not None
