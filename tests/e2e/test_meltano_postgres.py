@@ -442,7 +442,9 @@ def instance_sets(flows: Pipeline) -> tuple[dict[str, str], dict[str, str]]:
     bookmark = flows.state()["singer_state"]["bookmarks"]["flow_instances"]
     assert "sets" in bookmark, f"Meltano's state lacks the instance sets: {bookmark}"
     assert (bookmark["last_id"], bookmark["crm_done"]) == (None, False), "the pass is complete"
-    return decode(bookmark["sets"])
+    sets = decode(bookmark["sets"])
+    assert (sets.waiting, sets.asked) == (set(), set()), "no task contact waits: each was asked"
+    return sets.open, sets.seen
 
 
 def changes_of(flows: Pipeline) -> dict[tuple[str, datetime], tuple[str | None, str]]:
