@@ -19,7 +19,7 @@ import re
 import typing as t
 
 from tap_gong_flows.id_batches import FIRST_SIZE
-from tap_gong_flows.instance_state import FINISHED, GONE, InstanceBookmark, is_open
+from tap_gong_flows.instance_state import FINISHED, GONE, OPEN, InstanceBookmark, is_open
 
 UNKNOWN = "unknown"  # a status with white space inside, which the bookmark cannot keep
 _STATUS = re.compile(r"\S+")
@@ -128,6 +128,10 @@ class InstancePass:
         batch = Batch([], [], {}, last_crm_id)
         for record in records:
             self._take(record, batch)
+        if last_crm_id is None:  # rechecked by id: Gong's CRM-id answer no longer held them
+            for instance_id, status in batch.seen.items():
+                if status not in OPEN:  # finished, or a status Gong added: it left the set
+                    batch.seen[instance_id] = GONE
         for instance_id in asked_ids:
             if instance_id not in batch.seen and instance_id not in self._emitted:
                 batch.seen[instance_id] = GONE  # Gong no longer answers for it

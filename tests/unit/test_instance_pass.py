@@ -177,7 +177,8 @@ def test_a_missing_or_odd_status_makes_no_change_row_and_keeps_the_bookmark_read
     gong.instances["i0001"] = ("c0001", "Waiting\tfor reply")  # a new status, not one word
     _, changes, second = run(gong, ["c0000", "c0001", "c0002"], first.bookmark)
     assert [(c["flowInstanceId"], c["status"]) for c in changes] == [("i0001", "unknown")]
-    assert second.bookmark.open == {"i0000": "Running", "i0001": "unknown", "i0002": "Running"}
+    # i0001 came back only when rechecked by id: not open for Gong, so it left the open set
+    assert second.bookmark.open == {"i0000": "Running", "i0002": "Running"}
     again = InstanceBookmark.from_bookmark(second.bookmark.whole(), second.bookmark.whole()["sets"])
     assert again.open == second.bookmark.open
 
@@ -250,3 +251,16 @@ def test_a_pass_resumed_from_a_bookmark_without_its_start_gets_one() -> None:
     _, changes, done = run(gong, ["c0000", "c0001", "c0002"], InstanceBookmark(last_id="c0000"))
     assert {c["pass_started"] for c in changes} == {"2026-12-01T00:00:00+00:00"}
     assert done.complete
+
+
+def test_a_new_status_that_gong_no_longer_answers_by_crm_id_leaves_the_open_set() -> None:
+    gong = FakeGong(world(2))
+    _, _, first = run(gong, ["c0000", "c0001"], InstanceBookmark())
+    gong.instances["i0000"] = ("c0000", "Opted-Out")  # not open: the CRM-id answer leaves it out
+    gong.calls.clear()
+    _, changes, second = run(gong, ["c0000", "c0001"], first.bookmark)
+    assert [(c["flowInstanceId"], c["status"]) for c in changes] == [("i0000", "Opted-Out")]
+    assert second.bookmark.open == {"i0001": "Running"}
+    gong.calls.clear()
+    run(gong, ["c0000", "c0001"], second.bookmark)
+    assert [kind for kind, _ in gong.calls] == ["crm"]  # no recheck, pass after pass
