@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import typing as t
@@ -56,6 +57,7 @@ class GongStream(RESTStream[str | None]):
     records_key: str = ""
     paginated = True
     names_path = False  # whether an error for an owner names the endpoint too (not /v2/flows)
+    synced_per_call = False  # whether a pass syncs it once per owner or batch (the children)
     schema = StreamSchema(SchemaDirectory(SCHEMAS_DIR))  # schemas/<stream name>.json
     # Gong's JSON holds only JSON-native values; the schemas allow what Gong adds. Conforming
     # every property of every record changed nothing and cost more than parsing it.
@@ -77,6 +79,14 @@ class GongStream(RESTStream[str | None]):
         self.services = services
         self._schema_sent = False
         super().__init__(tap, **kwargs)
+
+    @override
+    def log(self, message: str, *args: t.Any, level: int = logging.INFO, **kwargs: t.Any) -> None:
+        # A stream synced once per owner or batch would log the SDK's "Beginning sync" line
+        # thousands of times a run; the pass's own lines say how far it is.
+        if self.synced_per_call and message.startswith("Beginning sync"):
+            level = logging.DEBUG
+        super().log(message, *args, level=level, **kwargs)
 
     @override
     def _write_schema_message(self) -> None:

@@ -332,6 +332,7 @@ class PostStream(GongStream):
     flows stream at hand; not selected unless a run asks for it."""
 
     selected_by_default = False
+    synced_per_call = True
     payload_as_json = True
     # One bookmark for the stream, not one state entry per call.
     state_partitioning_keys: t.ClassVar[list[str]] = []
@@ -636,6 +637,7 @@ class FlowInstancesStream(PostStream):
     records_key = "prospectsAssigned"
     primary_keys = ("flowInstanceId",)
     paginated = False
+    synced_per_call = False  # the SDK syncs it once a run
 
     def __init__(self, tap: Tap, services: RunServices, flows: FlowsStream) -> None:
         super().__init__(tap, services, flows)
@@ -808,6 +810,7 @@ class FlowInstanceChangesStream(GongStream):
 
     name = "flow_instance_changes"
     parent_stream_type = FlowInstancesStream
+    synced_per_call = True
     path = FlowInstancesStream.path
     primary_keys = ("flowInstanceId", "pass_started")  # one change at most a pass
     selected_by_default = False

@@ -239,6 +239,11 @@ def test_each_stream_sends_its_schema_once_a_run(gong_factory, tmp_path, catalog
         if message["type"] in ("SCHEMA", "RECORD"):
             first.setdefault(message["stream"], message["type"])
     assert set(first.values()) == {"SCHEMA"}  # each stream's SCHEMA before its records
+    # One "Beginning sync" line a stream a run, not one for each owner's tasks or each batch.
+    for stream in ("flows", "flow_instances"):
+        assert run.stderr.count(f"Beginning sync of '{stream}'") == 1
+    for stream in ("tasks", "flow_steps", "flow_instance_changes"):
+        assert f"Beginning sync of '{stream}'" not in run.stderr
 
 
 def test_a_contact_id_with_a_space_is_not_asked_about_and_the_state_stays_readable(
