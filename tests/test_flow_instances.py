@@ -285,18 +285,14 @@ def test_bad_ids_are_one_line_before_any_request(gong_factory, tmp_path, catalog
     assert gong.requests == []
 
 
-def test_a_file_that_is_no_id_list_or_too_long_is_refused(gong_factory, tmp_path, catalog):
+def test_a_file_that_is_no_id_list_is_refused(gong_factory, tmp_path, catalog):
+    # More than 1,000,000 ids: tests/test_hostile_engage.py (slow, a file of a million lines).
     gong = gong_factory(engage(5))
     csv = tmp_path / "contacts.csv"
     csv.write_text("id,name\n0031,Ada\n")
     run = run_tap(config(gong, crm_prospect_ids_file=str(csv)), tmp_path)
     assert run.code == 1
     assert "Line 1 of crm_prospect_ids_file" in run.stderr
-    many = tmp_path / "many.txt"
-    many.write_text("\n".join(f"c{k}" for k in range(1_000_001)))
-    run = run_tap(config(gong, crm_prospect_ids_file=str(many)), tmp_path)
-    assert run.code == 1
-    assert "More than 1,000,000 CRM ids are configured" in run.stderr
     assert gong.requests == []
 
 

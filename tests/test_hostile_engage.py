@@ -351,10 +351,16 @@ def test_a_tasks_cursor_that_cycles_ends_in_a_clear_error(gong_factory, tmp_path
     ("path", "fault"),
     [
         (PROSPECTS, Fault(path=PROSPECTS, status=503)),
-        (PROSPECTS, Fault(path=PROSPECTS, status=429, headers={"Retry-After": "1"})),
+        pytest.param(  # slow: waits out the Retry-After for real
+            PROSPECTS, Fault(path=PROSPECTS, status=429, headers={"Retry-After": "1"}),
+            marks=pytest.mark.slow,
+        ),
         (PROSPECTS, Fault(path=PROSPECTS, kind="reset")),
         (TASKS, Fault(path=TASKS, status=502)),
-        (TASKS, Fault(path=TASKS, status=429, headers={"Retry-After": "1"})),
+        pytest.param(
+            TASKS, Fault(path=TASKS, status=429, headers={"Retry-After": "1"}),
+            marks=pytest.mark.slow,
+        ),
         (TASKS, Fault(path=TASKS, kind="reset")),
     ],
     ids=["prospects 503", "prospects 429", "prospects reset", "tasks 502", "tasks 429",
