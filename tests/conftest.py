@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import os
 import select
@@ -65,7 +66,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def discover() -> dict:
-    """The catalog `tap-gong-flows --discover` prints (no config needed)."""
+    """The catalog `tap-gong-flows --discover` prints (no config needed), a fresh copy each call."""
+    return json.loads(_discovered())
+
+
+@functools.cache
+def _discovered() -> str:
+    # Run once a session: the same command prints the same catalog, and each start of the
+    # interpreter and singer-sdk costs most of a second.
     done = subprocess.run(
         [sys.executable, "-m", "tap_gong_flows", "--discover"],
         capture_output=True,
@@ -73,7 +81,7 @@ def discover() -> dict:
         check=True,
         cwd=ROOT,
     )
-    return json.loads(done.stdout)
+    return done.stdout
 
 
 def selecting(catalog: dict, *names: str) -> dict:
