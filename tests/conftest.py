@@ -84,6 +84,12 @@ def _discovered() -> str:
     return done.stdout
 
 
+@pytest.fixture(scope="session")
+def catalog() -> dict:
+    """The discovered catalog, nothing selected by the test yet."""
+    return discover()
+
+
 def selecting(catalog: dict, *names: str) -> dict:
     """The catalog with exactly these streams selected, as `meltano select` does."""
     catalog = copy.deepcopy(catalog)

@@ -8,22 +8,10 @@ import signal
 import jsonschema
 import pytest
 
-from tests.conftest import ROOT, discover, run_tap, selecting, tap_config
-from tests.gong_standin import Fault, World, add_engage, make_world
+from tests.conftest import ROOT, run_tap, selecting, tap_config
+from tests.engage import INSTANCES, bodies, engage, open_instances, sets_in
+from tests.gong_standin import PROSPECTS, Fault
 from tests.test_stop import TapProcess
-
-PROSPECTS = "/v2/flows/prospects"
-INSTANCES = ("flow_instances", "flow_instance_changes")
-OPEN = {"Pending", "Running", "Paused"}
-
-
-@pytest.fixture(scope="module")
-def catalog() -> dict:
-    return discover()
-
-
-def engage(prospects: int = 30, owners: int = 3) -> World:
-    return add_engage(make_world(owners=owners), prospects=prospects)
 
 
 def config(gong, **overrides):
@@ -31,25 +19,12 @@ def config(gong, **overrides):
     return tap_config(gong, **overrides)
 
 
-def open_instances(world: World, crm_ids) -> dict[str, dict]:
-    wanted = set(crm_ids)
-    return {
-        i["flowInstanceId"]: i
-        for i in world.instances
-        if i["crmProspectId"] in wanted and i["flowInstanceStatus"] in OPEN
-    }
-
-
 def prospects_calls(gong) -> list[dict]:
-    return [r.json() for r in gong.requests if r.path == PROSPECTS]
+    return bodies(gong, PROSPECTS)
 
 
 def schema(name: str) -> dict:
     return json.loads((ROOT / "schemas" / f"{name}.json").read_text())
-
-
-def sets_in(state: dict) -> str | None:
-    return state.get("bookmarks", {}).get("flow_instances", {}).get("sets")
 
 
 def test_every_open_instance_of_the_listed_ids_once_and_a_new_change_row_each(

@@ -9,48 +9,18 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT, discover, owners_of, run_tap, selecting, tap_config
-from tests.gong_standin import Fault, World, add_engage, make_world
+from tests.conftest import ROOT, owners_of, run_tap, selecting, tap_config
+from tests.engage import INSTANCES, asked, engage, open_instances, sets_in, user_ids
+from tests.gong_standin import OPEN_STATUSES, PROSPECTS, TASKS, Fault, World
 from tests.test_stop import TapProcess
-
-PROSPECTS = "/v2/flows/prospects"
-TASKS = "/v2/tasks"
-INSTANCES = ("flow_instances", "flow_instance_changes")
-OPEN = {"Pending", "Running", "Paused"}
-
-
-@pytest.fixture(scope="module")
-def catalog() -> dict:
-    return discover()
-
-
-def engage(prospects: int = 30, owners: int = 3) -> World:
-    return add_engage(make_world(owners=owners), prospects=prospects)
 
 
 def open_ids(world: World, crm_ids=None) -> set[str]:
-    wanted = set(crm_ids if crm_ids is not None else world.crm_ids())
-    return {
-        i["flowInstanceId"]
-        for i in world.instances
-        if i["crmProspectId"] in wanted and i["flowInstanceStatus"] in OPEN
-    }
-
-
-def asked(gong, key: str = "crmProspectsIds") -> list[list[str]]:
-    return [
-        r.json()[key]
-        for r in gong.requests
-        if r.path == PROSPECTS and isinstance(r.json(), dict) and key in r.json()
-    ]
+    return set(open_instances(world, crm_ids))
 
 
 def flat(lists: list[list[str]]) -> list[str]:
     return [item for each in lists for item in each]
-
-
-def sets_in(state: dict) -> str | None:
-    return state.get("bookmarks", {}).get("flow_instances", {}).get("sets")
 
 
 # --- the CRM-id file -------------------------------------------------------------------------
@@ -274,10 +244,6 @@ def test_a_finished_instance_asked_by_crm_id_gets_a_row_and_leaves_the_open_set(
 
 
 # --- /v2/tasks answers of the wrong shape ------------------------------------------------------
-
-
-def user_ids(world: World) -> dict[str, str]:
-    return {u["emailAddress"]: u["id"] for u in world.users if u.get("emailAddress")}
 
 
 @pytest.mark.parametrize(
@@ -648,7 +614,7 @@ def test_the_tap_reads_back_the_state_it_wrote_whatever_status_gong_sent(
     gong_factory, tmp_path, catalog, status
 ):
     world = engage(3)
-    one = next(i for i in world.instances if i["flowInstanceStatus"] in OPEN)
+    one = next(i for i in world.instances if i["flowInstanceStatus"] in OPEN_STATUSES)
     body = {"requestId": "r1", "prospectsAssigned": [{**one, "flowInstanceStatus": status}]}
     gong, first = instance_run(
         gong_factory, tmp_path, catalog, world, Fault(path=PROSPECTS, kind="shape", body=body)

@@ -7,32 +7,17 @@ import json
 import jsonschema
 import pytest
 
-from tests.conftest import ROOT, TOKEN, discover, owners_of, run_tap, selecting, tap_config
-from tests.gong_standin import Fault, World, add_engage, make_world
-
-TASKS = "/v2/tasks"
-PROSPECTS = "/v2/flows/prospects"
-
-
-@pytest.fixture(scope="module")
-def catalog() -> dict:
-    return discover()
-
-
-def engage(prospects: int = 12, owners: int = 3) -> World:
-    return add_engage(make_world(owners=owners), prospects=prospects)
-
-
-def user_ids(world: World) -> dict[str, str]:
-    return {u["emailAddress"]: u["id"] for u in world.users if u.get("emailAddress")}
+from tests.conftest import ROOT, TOKEN, owners_of, run_tap, selecting, tap_config
+from tests.engage import bodies, engage, user_ids
+from tests.gong_standin import PROSPECTS, TASKS, Fault
 
 
 def tasks_calls(gong) -> list[dict]:
-    return [r.json() for r in gong.requests if r.path == TASKS]
+    return bodies(gong, TASKS)
 
 
 def test_one_call_per_owner_every_id_a_string_and_the_owners_email(gong_factory, tmp_path, catalog):
-    world = engage()
+    world = engage(12)
     gong = gong_factory(world)
     run = run_tap(tap_config(gong), tmp_path, catalog=selecting(catalog, "tasks"))
     assert run.code == 0, run.stderr
@@ -86,7 +71,7 @@ def test_the_contacts_of_flow_tasks_feed_flow_instances(gong_factory, tmp_path, 
 def test_a_token_without_the_tasks_scope_skips_tasks_with_one_warning(
     gong_factory, tmp_path, catalog
 ):
-    world = engage()
+    world = engage(12)
     gong = gong_factory(world, token_scopes={"api:flows:read", "api:users:read"})
     config = tap_config(
         gong, access_key=None, access_key_secret=None, access_token=TOKEN,
@@ -105,7 +90,7 @@ def test_a_token_without_the_tasks_scope_skips_tasks_with_one_warning(
 def test_an_owner_whose_tasks_gong_refuses_is_skipped_and_counted_apart_from_flows(
     gong_factory, tmp_path, catalog
 ):
-    world = engage(owners=4)
+    world = engage(12, owners=4)
     gong = gong_factory(world)
     owners = owners_of(world)
     ids = user_ids(world)
@@ -131,7 +116,7 @@ def test_an_owner_whose_tasks_gong_refuses_is_skipped_and_counted_apart_from_flo
 def test_with_tasks_alone_an_owner_users_does_not_list_is_a_skipped_owner(
     gong_factory, tmp_path, catalog
 ):
-    world = engage(owners=3)
+    world = engage(12, owners=3)
     gong = gong_factory(world)
     owners = owners_of(world)
     config = tap_config(gong, flow_owner_emails=[*owners, "stranger@example.com"])
@@ -143,7 +128,7 @@ def test_with_tasks_alone_an_owner_users_does_not_list_is_a_skipped_owner(
 
 
 def test_tasks_are_activated_after_a_complete_trusted_pass(gong_factory, tmp_path, catalog):
-    gong = gong_factory(engage())
+    gong = gong_factory(engage(12))
     config = tap_config(gong, emit_activate_version_messages=True)
     run = run_tap(config, tmp_path, catalog=selecting(catalog, "tasks"))
     assert run.code == 0, run.stderr
@@ -174,7 +159,7 @@ def test_tasks_with_company_flows_only_are_skipped_with_one_warning(
     gong_factory, tmp_path, catalog
 ):
     # Meltano selects every stream: an upgraded company_flows_only project must go on.
-    gong = gong_factory(engage())
+    gong = gong_factory(engage(12))
     run = run_tap(
         tap_config(gong, company_flows_only=True),
         tmp_path,
@@ -188,7 +173,7 @@ def test_tasks_with_company_flows_only_are_skipped_with_one_warning(
 
 
 def test_a_retried_tasks_call_names_its_owner(gong_factory, tmp_path, catalog):
-    world = engage()
+    world = engage(12)
     gong = gong_factory(world)
     owner = owners_of(world)[0]
     gong.add_fault(Fault(path=TASKS, status=500, user_id=user_ids(world)[owner]))
@@ -208,7 +193,7 @@ def test_a_404_no_tasks_found_is_an_owner_without_open_tasks(
     gong_factory, tmp_path, catalog, message
 ):
     # gong-api.md: Gong answers some "nothing matched" cases with 404 "No ... found".
-    world = engage()
+    world = engage(12)
     gong = gong_factory(world)
     owners = owners_of(world)
     nothing = {"errors": [message]}
